@@ -1,0 +1,1 @@
+"""Channel-agnostic conversations and domain rules."""

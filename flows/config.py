@@ -1,0 +1,25 @@
+"""The settings flows depend on, as plain data (built from the environment in bot/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+PRIVACY_NOTICE_VERSION = "2026-11"  # bump when the notice changes: consent is asked again
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    default_locale: str = "it"
+    timezone: str = "Europe/Rome"
+    default_region: str = "IT"  # for phone numbers typed without a country code
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

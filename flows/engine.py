@@ -1,0 +1,221 @@
+"""The conversation engine: one incoming message in, state and outbox rows out,
+all in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flows.config import Clock, FlowSettings, SystemClock
+from flows.i18n import supported
+from flows.incoming import Incoming
+from flows.matching import global_command, match_choice
+from flows.messages import Reply, msg
+from flows.onboarding import next_sign_up_step
+from flows.ordering import KeyedLocks
+from flows.step import BACK, END, HOME, Answer, Context, Next, Question, Steps
+from storage.conversations import ConcurrencyConflict
+from storage.outbox import REPLY
+from storage.tables import ChannelAccount, OutboxMessage, Person
+from storage.unit_of_work import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+MAX_CONFLICT_RETRIES = 5
+MENU_STEP = "menu.main"
+
+
+@dataclass(frozen=True)
+class Handled:
+    duplicate: bool = False
+    person_id: int | None = None
+    replies: tuple[Reply, ...] = ()
+
+
+class ConversationEngine:
+    def __init__(
+        self,
+        database: Database,
+        steps: Steps,
+        settings: FlowSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.database = database
+        self.steps = steps
+        self.settings = settings or FlowSettings()
+        self.clock = clock or SystemClock()
+        self._locks = KeyedLocks()
+
+    async def handle(self, incoming: Incoming) -> Handled:
+        """Handle one message; replies are queued in the outbox, not sent."""
+        async with self._locks.hold((incoming.channel, incoming.external_id)):
+            for _attempt in range(MAX_CONFLICT_RETRIES):
+                try:
+                    async with self.database.unit_of_work() as uow:
+                        return await self._handle(uow, incoming)
+                except ConcurrencyConflict:
+                    # the same person wrote from another channel or process meanwhile
+                    log.info("conversation moved under us, handling again: %s", incoming)
+            raise ConcurrencyConflict(incoming.external_id)
+
+    async def _handle(self, uow: UnitOfWork, incoming: Incoming) -> Handled:
+        if incoming.inbound_id and not await uow.inbound.first_time(
+            incoming.channel, incoming.inbound_id
+        ):
+            return Handled(duplicate=True)
+        now = self.clock.now()
+        person, account = await self._identify(uow, incoming)
+        account.last_inbound_at = now
+        assert person.id is not None
+        ctx = Context(
+            uow=uow,
+            person=person,
+            account=account,
+            conversation=await uow.conversations.load(person.id),
+            incoming=incoming,
+            settings=self.settings,
+            now=now,
+            roles={},
+        )
+        await ctx.reload_roles()
+        replies = await self._respond(ctx)
+        if not ctx.erased:
+            ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
+            await uow.conversations.save(ctx.conversation)
+        for reply in replies:
+            self._queue(uow, ctx.account, ctx.person, reply, erased=ctx.erased)
+        for note in ctx.notifications:
+            await self._queue_notification(uow, note.person_id, note.reply)
+        return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
+
+    async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> tuple[Person, ChannelAccount]:
+        account = await uow.people.account(incoming.channel, incoming.external_id)
+        if account is not None:
+            person = await uow.people.get(account.person_id)
+            assert person is not None
+            return person, account
+        # Someone the cooperative registered already (member registry, a coordinator
+        # granted by CLI) is recognised by the number the channel vouches for.
+        person = await uow.people.by_phone(incoming.phone) if incoming.phone else None
+        if person is None:
+            person = await uow.people.add(Person())  # only the chat id until consent
+        assert person.id is not None
+        account = await uow.people.add_account(person.id, incoming.channel, incoming.external_id)
+        return person, account
+
+    async def _respond(self, ctx: Context) -> list[Reply]:
+        command = global_command(ctx.incoming.text, ctx.incoming.choice)
+        if command is not None:
+            return await self._global(ctx, command)
+        step = self.steps.get(ctx.conversation.step)
+        if step is None:
+            return await self._follow(ctx, Next(goto=HOME))
+        question = await step.ask(ctx)
+        answer = self._understand(ctx.incoming, question)
+        if answer is None:
+            key = (
+                msg("common.stale_choice") if ctx.incoming.choice else msg("common.not_understood")
+            )
+            return [Reply(key), question.reply]
+        return await self._follow(ctx, await step.answer(ctx, answer))
+
+    @staticmethod
+    def _understand(incoming: Incoming, question: Question) -> Answer | None:
+        choices = question.reply.choices
+        if incoming.choice is not None:
+            chosen = next((c for c in choices if c.id == incoming.choice), None)
+            return Answer(choice=chosen) if chosen else None
+        if incoming.contact_phone:
+            return Answer(contact_phone=incoming.contact_phone)
+        text = (incoming.text or "").strip()
+        if not text:
+            return None
+        chosen = match_choice(text, choices, strict=question.free_text)
+        if chosen is not None:
+            return Answer(choice=chosen, text=text)
+        return Answer(text=text) if question.free_text else None
+
+    async def _global(self, ctx: Context, command: str) -> list[Reply]:
+        current = ctx.conversation.step
+        if command == "help":
+            step = self.steps.get(current)
+            help_key = step.help if step else msg("help.general")
+            return await self._follow(ctx, Next.to(None, Reply(help_key)))
+        if command == "menu":
+            if ctx.signed_up:
+                return await self._follow(ctx, Next(goto=HOME))
+            return await self._follow(ctx, Next.to(None, Reply(msg("common.sign_up_first"))))
+        if command == "back":
+            if ctx.conversation.history:
+                return await self._follow(ctx, Next(goto=BACK))
+            return await self._follow(ctx, Next.to(None, Reply(msg("common.nothing_back"))))
+        if command == "cancel":
+            if ctx.signed_up:
+                return await self._follow(ctx, Next.to(HOME, Reply(msg("common.cancelled"))))
+            return await self._follow(ctx, Next.to(END, Reply(msg("common.sign_up_paused"))))
+        if command == "stop":
+            ctx.person.opted_out_at = ctx.now
+            await ctx.uow.audit.record(f"person:{ctx.person_id}", "person.opted_out")
+            return await self._follow(ctx, Next.to(END, Reply(msg("common.stopped"))))
+        if command == "start":
+            replies: list[Reply] = []
+            if ctx.person.opted_out_at is not None:
+                ctx.person.opted_out_at = None
+                await ctx.uow.audit.record(f"person:{ctx.person_id}", "person.opted_in")
+                replies.append(Reply(msg("common.restarted")))
+            return replies + await self._follow(ctx, Next(goto=HOME))
+        # language and privacy are side trips: "back" (or finishing) returns here
+        target = "language.choose" if command == "language" else "privacy.menu"
+        return await self._follow(ctx, Next(goto=target))
+
+    async def _follow(self, ctx: Context, step_next: Next) -> list[Reply]:
+        """Move the conversation where `step_next` says, and ask the question there."""
+        conversation = ctx.conversation
+        replies = list(step_next.replies)
+        goto = step_next.goto
+        if goto == BACK:
+            goto = conversation.history.pop() if conversation.history else HOME
+        elif goto not in (None, HOME, END) and conversation.step not in (None, goto):
+            conversation.history.append(conversation.step)
+        if goto in (HOME, END):
+            conversation.history.clear()
+            conversation.data.clear()
+        if goto == HOME:
+            goto = MENU_STEP if ctx.signed_up else self._sign_up_step(ctx)
+        if goto == END or ctx.erased:
+            conversation.step = None
+            return replies
+        if goto is not None:
+            conversation.step = goto
+        step = self.steps.get(conversation.step)
+        if step is not None and step_next.ask:
+            replies.append((await step.ask(ctx)).reply)
+        return replies
+
+    @staticmethod
+    def _sign_up_step(ctx: Context) -> str:
+        return next_sign_up_step(ctx) or MENU_STEP
+
+    def _queue(
+        self, uow: UnitOfWork, account: ChannelAccount, person: Person, reply: Reply, erased: bool
+    ) -> None:
+        uow.outbox.add(
+            OutboxMessage(
+                person_id=None if erased else person.id,
+                account_id=None if erased else account.id,
+                channel=account.channel,
+                address=account.external_id,
+                locale=supported(person.locale or self.settings.default_locale),
+                timezone=person.timezone or self.settings.timezone,
+                body=reply.to_json(),
+                priority=REPLY,
+            )
+        )
+
+    async def _queue_notification(self, uow: UnitOfWork, person_id: int, reply: Reply) -> None:
+        person = await uow.people.get(person_id)
+        accounts = await uow.people.accounts(person_id)
+        if person is None or not accounts:
+            log.warning("cannot notify person %s: no account", person_id)
+            return
+        latest = max(accounts, key=lambda a: a.last_inbound_at or a.created_at)
+        self._queue(uow, latest, person, reply, erased=False)

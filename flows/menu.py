@@ -1,0 +1,47 @@
+"""The main menu: only what the person's roles allow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows.messages import Choice, Reply, msg
+from flows.step import Answer, Context, Next, Question, Step
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    id: str
+    label: str
+    step: str | None  # None: the entry answers with the general help
+    roles: tuple[str, ...] = ()  # any of these, active; empty: everyone signed up
+
+
+MENU: tuple[MenuEntry, ...] = (
+    MenuEntry("profile", msg("menu.profile"), "profile.show"),
+    MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
+    MenuEntry("language", msg("menu.language"), "language.choose"),
+    MenuEntry("privacy", msg("menu.privacy"), "privacy.menu"),
+    MenuEntry("help", msg("menu.help"), None),
+)
+
+
+def entries_for(ctx: Context) -> tuple[MenuEntry, ...]:
+    return tuple(e for e in MENU if not e.roles or ctx.has_role(*e.roles))
+
+
+class MainMenu(Step):
+    name = "menu.main"
+    help = msg("help.menu")
+
+    async def ask(self, ctx: Context) -> Question:
+        choices = tuple(Choice(e.id, e.label) for e in entries_for(ctx))
+        return Question(Reply(msg("menu.title"), {"name": ctx.person.name}, choices))
+
+    async def answer(self, ctx: Context, answer: Answer) -> Next:
+        entry = next(e for e in entries_for(ctx) if e.id == answer.choice_id)
+        if entry.step is None:
+            return Next.to(None, Reply(msg("help.general")))
+        return Next(goto=entry.step)
+
+
+STEPS = (MainMenu(),)

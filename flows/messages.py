@@ -1,0 +1,107 @@
+"""What flows say: replies made of message keys, parameters and choices, never text.
+
+Rendering into words happens later, per locale and per channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def msg(key: str) -> str:
+    """Mark a message key, so that the catalog check finds every key the code uses."""
+    return key
+
+
+@dataclass(frozen=True)
+class Key:
+    """A parameter that is itself a message, rendered in the reader's language."""
+
+    key: str
+
+
+Param = str | int | float | datetime | Key | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An option the person can tap or type: `id` is the payload, `label` a message key."""
+
+    id: str
+    label: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    words: str | None = None  # message key of extra words that mean this choice
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    media_type: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    key: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    attachment: Attachment | None = None
+    request_contact: bool = False  # offer a "share my phone number" button
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"key": self.key, "params": _encode(self.params)}
+        if self.choices:
+            body["choices"] = [
+                {"id": c.id, "label": c.label, "params": _encode(c.params)} for c in self.choices
+            ]
+        if self.attachment is not None:
+            body["attachment"] = {
+                "filename": self.attachment.filename,
+                "media_type": self.attachment.media_type,
+                "content": self.attachment.content,
+            }
+        if self.request_contact:
+            body["request_contact"] = True
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Reply:
+        attachment = body.get("attachment")
+        return cls(
+            key=body["key"],
+            params=_decode(body.get("params", {})),
+            choices=tuple(
+                Choice(c["id"], c["label"], _decode(c.get("params", {})))
+                for c in body.get("choices", [])
+            ),
+            attachment=Attachment(**attachment) if attachment else None,
+            request_contact=bool(body.get("request_contact", False)),
+        )
+
+
+_DATETIME, _KEY = "$datetime", "$key"
+
+
+def _encode_one(value: Param) -> Any:
+    if isinstance(value, datetime):
+        return {_DATETIME: value.isoformat()}
+    if isinstance(value, Key):
+        return {_KEY: value.key}
+    return value
+
+
+def _decode_one(value: Any) -> Param:
+    if isinstance(value, dict):
+        return datetime.fromisoformat(value[_DATETIME]) if _DATETIME in value else Key(value[_KEY])
+    return value  # type: ignore[no-any-return]
+
+
+def _encode(params: Mapping[str, Param]) -> dict[str, Any]:
+    return {name: _encode_one(value) for name, value in params.items()}
+
+
+def _decode(params: dict[str, Any]) -> dict[str, Param]:
+    return {name: _decode_one(value) for name, value in params.items()}

@@ -1,0 +1,75 @@
+"""Conversation state per person, saved with optimistic concurrency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import ConversationState, utcnow
+
+
+class ConcurrencyConflict(Exception):
+    """Someone else saved this conversation since it was loaded: handle the update again."""
+
+
+@dataclass
+class Conversation:
+    person_id: int
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    version: int | None = None  # None: not saved yet
+
+
+_table = ConversationState.__table__  # type: ignore[attr-defined]
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def load(self, person_id: int) -> Conversation:
+        row = (
+            await self.session.execute(
+                select(_table.c.step, _table.c.data, _table.c.history, _table.c.version).where(
+                    _table.c.person_id == person_id
+                )
+            )
+        ).first()
+        if row is None:
+            return Conversation(person_id)
+        return Conversation(person_id, row.step, dict(row.data), list(row.history), row.version)
+
+    async def save(self, conversation: Conversation) -> None:
+        """Insert or update; raise ConcurrencyConflict if the version moved meanwhile."""
+        values = {
+            "step": conversation.step,
+            "data": conversation.data,
+            "history": conversation.history,
+            "updated_at": utcnow(),
+        }
+        if conversation.version is None:
+            try:
+                async with self.session.begin_nested():
+                    await self.session.execute(
+                        insert(_table).values(person_id=conversation.person_id, version=1, **values)
+                    )
+            except IntegrityError as error:
+                raise ConcurrencyConflict(conversation.person_id) from error
+            conversation.version = 1
+            return
+        result = await self.session.execute(
+            update(_table)
+            .where(
+                _table.c.person_id == conversation.person_id,
+                _table.c.version == conversation.version,
+            )
+            .values(version=conversation.version + 1, **values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrencyConflict(conversation.person_id)
+        conversation.version += 1

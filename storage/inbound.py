@@ -1,0 +1,28 @@
+"""Inbound idempotency: an update handled once, however often it is delivered."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import ProcessedInbound, utcnow
+
+_table = ProcessedInbound.__table__  # type: ignore[attr-defined]
+
+
+class InboundRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first_time(self, channel: str, inbound_id: str) -> bool:
+        """Record the id; False when it was recorded already (a duplicate delivery)."""
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(_table)
+            .values(channel=channel, inbound_id=inbound_id, received_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        result = await self.session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]

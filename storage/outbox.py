@@ -1,0 +1,93 @@
+"""The outbox: every outgoing message is a row first, then a delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import OutboxMessage
+
+REPLY, REMINDER, BROADCAST = 0, 10, 20  # priorities: lower goes first
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, message: OutboxMessage) -> None:
+        self.session.add(message)
+
+    async def claim(
+        self,
+        now: datetime,
+        *,
+        channels: Sequence[str],
+        address: str | None = None,
+        limit: int = 50,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> list[OutboxMessage]:
+        """Take due messages for sending, highest priority first.
+
+        A message stays claimed for `lease`; one whose sender died is taken again
+        after that, so a crash re-sends at most the messages that were in flight.
+        Concurrent claimers skip each other's rows on PostgreSQL (SKIP LOCKED);
+        SQLite serialises them with BEGIN IMMEDIATE.
+        """
+        due = or_(
+            (col(OutboxMessage.status) == "queued") & (col(OutboxMessage.next_attempt_at) <= now),
+            (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.claimed_until) < now),
+        )
+        query = select(OutboxMessage).where(col(OutboxMessage.channel).in_(channels), due)
+        if address is not None:
+            query = query.where(OutboxMessage.address == address)
+        query = (
+            query.order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        messages = list((await self.session.exec(query)).all())
+        for message in messages:
+            message.status = "sending"
+            message.claimed_until = now + lease
+            message.attempts += 1
+        await self.session.flush()
+        return messages
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, message_id)
+
+    async def mark_sent(
+        self, message: OutboxMessage, now: datetime, provider_id: str | None = None
+    ) -> None:
+        message.status, message.sent_at, message.claimed_until = "sent", now, None
+        message.provider_id = provider_id
+        message.failure_reason = None
+        await self.session.flush()
+
+    async def mark_failed(self, message: OutboxMessage, reason: str) -> None:
+        message.status, message.claimed_until = "failed", None
+        message.failure_reason = reason[:255]
+        await self.session.flush()
+
+    async def retry_at(self, message: OutboxMessage, when: datetime, reason: str) -> None:
+        message.status, message.claimed_until = "queued", None
+        message.next_attempt_at, message.failure_reason = when, reason[:255]
+        await self.session.flush()
+
+    async def depth(self) -> dict[tuple[str, int], int]:
+        """Messages waiting, by channel and priority."""
+        rows = await self.session.exec(
+            select(OutboxMessage.channel, OutboxMessage.priority, func.count())
+            .where(col(OutboxMessage.status).in_(["queued", "sending"]))
+            .group_by(col(OutboxMessage.channel), col(OutboxMessage.priority))
+        )
+        return {(channel, priority): count for channel, priority, count in rows.all()}
+
+    async def for_person(self, person_id: int) -> Sequence[OutboxMessage]:
+        query = select(OutboxMessage).where(OutboxMessage.person_id == person_id)
+        return (await self.session.exec(query.order_by(col(OutboxMessage.id)))).all()

@@ -1,0 +1,160 @@
+"""People, their channel accounts and their roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Person, PersonRole
+
+ROLES = ("family", "volunteer", "member", "coordinator")
+
+
+class PeopleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, person_id: int) -> Person | None:
+        return await self.session.get(Person, person_id)
+
+    async def by_phone(self, phone: str) -> Person | None:
+        result = await self.session.exec(select(Person).where(Person.phone == phone))
+        return result.first()
+
+    async def all(self) -> Sequence[Person]:
+        result = await self.session.exec(select(Person).order_by(col(Person.id)))
+        return result.all()
+
+    async def add(self, person: Person) -> Person:
+        self.session.add(person)
+        await self.session.flush()
+        return person
+
+    async def account(self, channel: str, external_id: str) -> ChannelAccount | None:
+        result = await self.session.exec(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+            )
+        )
+        return result.first()
+
+    async def accounts(self, person_id: int) -> Sequence[ChannelAccount]:
+        result = await self.session.exec(
+            select(ChannelAccount)
+            .where(ChannelAccount.person_id == person_id)
+            .order_by(col(ChannelAccount.id))
+        )
+        return result.all()
+
+    async def add_account(self, person_id: int, channel: str, external_id: str) -> ChannelAccount:
+        account = ChannelAccount(person_id=person_id, channel=channel, external_id=external_id)
+        self.session.add(account)
+        await self.session.flush()
+        return account
+
+    async def roles(self, person_id: int) -> Sequence[PersonRole]:
+        result = await self.session.exec(
+            select(PersonRole).where(PersonRole.person_id == person_id).order_by(PersonRole.role)
+        )
+        return result.all()
+
+    async def roles_of(self, person_ids: Sequence[int]) -> dict[int, list[PersonRole]]:
+        result = await self.session.exec(
+            select(PersonRole).where(col(PersonRole.person_id).in_(person_ids))
+        )
+        by_person: dict[int, list[PersonRole]] = {pid: [] for pid in person_ids}
+        for role in result.all():
+            by_person[role.person_id].append(role)
+        return by_person
+
+    async def grant(
+        self, person_id: int, role: str, *, status: str = "active", by: str | None = None
+    ) -> PersonRole:
+        """Give a role (or make a pending one active); granting twice changes nothing."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        result = await self.session.exec(
+            select(PersonRole).where(PersonRole.person_id == person_id, PersonRole.role == role)
+        )
+        existing = result.first()
+        if existing is None:
+            existing = PersonRole(person_id=person_id, role=role, status=status, granted_by=by)
+            self.session.add(existing)
+        elif existing.status == "pending" and status == "active":
+            existing.status, existing.granted_by = "active", by
+        await self.session.flush()
+        return existing
+
+    async def revoke(self, person_id: int, role: str) -> bool:
+        result = await self.session.exec(
+            delete(PersonRole).where(
+                col(PersonRole.person_id) == person_id, col(PersonRole.role) == role
+            )
+        )
+        return bool(result.rowcount)
+
+    async def merge(self, source: Person, target: Person) -> None:
+        """Fold `source` into `target`: accounts, roles and outbox rows move over.
+
+        Both conversation states are dropped: the caller saves the one that goes on.
+        """
+        assert source.id is not None and target.id is not None
+        await self.session.exec(
+            update(ChannelAccount)
+            .where(col(ChannelAccount.person_id) == source.id)
+            .values(person_id=target.id)
+        )
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.person_id) == source.id)
+            .values(person_id=target.id)
+        )
+        for role in await self.roles(source.id):
+            await self.grant(target.id, role.role, status=role.status, by=role.granted_by)
+        await self.session.exec(
+            delete(ConversationState).where(
+                col(ConversationState.person_id).in_([source.id, target.id])
+            )
+        )
+        target.name = target.name or source.name
+        target.locale = source.locale or target.locale
+        target.timezone = target.timezone or source.timezone
+        if source.consent_at is not None:
+            target.consent_at, target.consent_version = source.consent_at, source.consent_version
+        await self.session.delete(source)
+        await self.session.flush()
+
+    async def erase(self, person: Person) -> None:
+        """Delete the person; accounts, roles and state go with them (ON DELETE CASCADE)."""
+        await self.session.exec(
+            delete(OutboxMessage).where(
+                col(OutboxMessage.person_id) == person.id, col(OutboxMessage.status) != "queued"
+            )
+        )
+        await self.session.delete(person)
+        await self.session.flush()
+
+    async def with_role(self, role: str, status: str = "active") -> Sequence[Person]:
+        result = await self.session.exec(
+            select(Person)
+            .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+            .where(PersonRole.role == role, PersonRole.status == status)
+            .order_by(col(Person.id))
+        )
+        return result.all()
+
+    async def pending_roles(self, limit: int = 20) -> Sequence[tuple[PersonRole, Person]]:
+        result = await self.session.exec(
+            select(PersonRole, Person)
+            .join(Person, col(PersonRole.person_id) == col(Person.id))
+            .where(PersonRole.status == "pending")
+            .order_by(col(PersonRole.granted_at), col(PersonRole.id))
+            .limit(limit)
+        )
+        return result.all()
+
+    async def role(self, role_id: int) -> PersonRole | None:
+        return await self.session.get(PersonRole, role_id)

@@ -1,0 +1,164 @@
+"""The database tables: people, their channel accounts and roles, conversation state,
+the outbox, processed inbound ids and the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when() -> Any:
+    """An optional moment."""
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+def _now(index: bool = False) -> Any:
+    """A moment that defaults to now."""
+    return Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False, index=index)
+    )
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=sa.Column(sa.JSON(), nullable=False))
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=120)
+    phone: str | None = Field(default=None, max_length=20, unique=True, index=True)
+    locale: str | None = Field(default=None, max_length=10)
+    timezone: str | None = Field(default=None, max_length=64)
+    consent_at: datetime | None = _when()
+    consent_version: str | None = Field(default=None, max_length=20)
+    opted_out_at: datetime | None = _when()
+    created_at: datetime = _now()
+
+
+class ChannelAccount(SQLModel, table=True):
+    __tablename__ = "channel_account"
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_account_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=64)
+    created_at: datetime = _now()
+    last_inbound_at: datetime | None = _when()
+
+
+class PersonRole(SQLModel, table=True):
+    __tablename__ = "person_role"
+    __table_args__ = (sa.UniqueConstraint("person_id", "role", name="uq_person_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    role: str = Field(max_length=20)
+    status: str = Field(default="active", max_length=10)  # active | pending
+    granted_by: str | None = Field(default=None, max_length=40)
+    granted_at: datetime = _now()
+
+
+class ConversationState(SQLModel, table=True):
+    __tablename__ = "conversation_state"
+
+    person_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    step: str | None = Field(default=None, max_length=80)
+    data: dict[str, Any] = _json(dict)
+    history: list[str] = _json(list)
+    version: int = Field(default=0)
+    updated_at: datetime = _now()
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    account_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("channel_account.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    channel: str = Field(max_length=20)
+    address: str = Field(max_length=64)
+    locale: str = Field(max_length=10)
+    timezone: str = Field(max_length=64)
+    body: dict[str, Any] = _json(dict)  # a serialised flows.messages.Reply
+    priority: int = Field(default=0)  # 0 replies, 10 reminders, 20 broadcasts
+    status: str = Field(default="queued", max_length=12)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _now()
+    claimed_until: datetime | None = _when()
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    failure_reason: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _now()
+    sent_at: datetime | None = _when()
+
+
+class ProcessedInbound(SQLModel, table=True):
+    """Ids of inbound updates already handled (Telegram update_id, Twilio MessageSid)."""
+
+    __tablename__ = "processed_inbound"
+
+    channel: str = Field(primary_key=True, max_length=20)
+    inbound_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = _now()
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _now(index=True)
+    actor: str = Field(max_length=40)  # "person:12", "cli", "system"
+    action: str = Field(max_length=60)
+    subject: str | None = Field(default=None, max_length=60)
+    details: dict[str, Any] = _json(dict)

@@ -1,0 +1,72 @@
+"""The database handle and the unit of work: one transaction, all repositories."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.audit import AuditLog
+from storage.conversations import ConversationRepository
+from storage.database import create_engine, is_sqlite, session_factory
+from storage.inbound import InboundRepository
+from storage.outbox import OutboxRepository
+from storage.people import PeopleRepository
+
+
+class UnitOfWork:
+    """Everything done inside `async with` is committed together, or not at all."""
+
+    session: AsyncSession
+    people: PeopleRepository
+    conversations: ConversationRepository
+    outbox: OutboxRepository
+    inbound: InboundRepository
+    audit: AuditLog
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        self.people = PeopleRepository(self.session)
+        self.conversations = ConversationRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.inbound = InboundRepository(self.session)
+        self.audit = AuditLog(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+
+class Database:
+    """One engine per process; hands out units of work."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_engine(url)
+        self._sessions = session_factory(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
