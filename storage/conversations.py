@@ -34,7 +34,7 @@ class ConversationRepository:
 
     async def load(self, person_id: int) -> Conversation:
         row = (
-            await self.session.execute(
+            await (await self.session.connection()).execute(
                 select(_table.c.step, _table.c.data, _table.c.history, _table.c.version).where(
                     _table.c.person_id == person_id
                 )
@@ -55,14 +55,14 @@ class ConversationRepository:
         if conversation.version is None:
             try:
                 async with self.session.begin_nested():
-                    await self.session.execute(
+                    await (await self.session.connection()).execute(
                         insert(_table).values(person_id=conversation.person_id, version=1, **values)
                     )
             except IntegrityError as error:
                 raise ConcurrencyConflict(conversation.person_id) from error
             conversation.version = 1
             return
-        result = await self.session.execute(
+        result = await (await self.session.connection()).execute(
             update(_table)
             .where(
                 _table.c.person_id == conversation.person_id,

@@ -24,5 +24,5 @@ class InboundRepository:
             .values(channel=channel, inbound_id=inbound_id, received_at=utcnow())
             .on_conflict_do_nothing()
         )
-        result = await self.session.execute(statement)
+        result = await (await self.session.connection()).execute(statement)
         return bool(result.rowcount)  # type: ignore[attr-defined]
