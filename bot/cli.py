@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError
+from typer.exceptions import TyperException
 
 from bot.app import App, DatabaseNotReady, configure_logging
 from bot.channels.terminal import TerminalChannel, TerminalChat
@@ -130,6 +130,8 @@ def people_list(
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table("id", "name", "phone", "roles", "language", "consent", "channels")
+    for column in table.columns[:3]:
+        column.no_wrap = True
     for row in rows:
         roles = ", ".join(
             f"{r['role']}" + (" (pending)" if r["status"] == "pending" else "")
@@ -207,15 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; problems are one line on stderr and a non-zero exit code."""
     configure_logging()
     try:
-        result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+        result = app(args=argv, prog_name="cisono", standalone_mode=False)
+    except typer.Abort:
         return 130
-    except click.exceptions.Exit as exit_:
-        return exit_.exit_code
-    except click.UsageError as error:
-        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
-        print(f"cisono: {error.format_message()}{hint}", file=sys.stderr)
-        return 2
+    except typer.Exit as exit_:
+        return int(getattr(exit_, "exit_code", 0))
+    except TyperException as error:  # bad arguments: typer's own usage errors
+        context = getattr(error, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context else ""
+        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        if message:  # empty after `cisono` alone, which printed the help already
+            print(f"cisono: {message}{hint}", file=sys.stderr)
+        return int(getattr(error, "exit_code", 2))
     except (CliError, DatabaseNotReady) as error:
         print(f"cisono: {error}", file=sys.stderr)
         return 1

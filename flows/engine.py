@@ -125,7 +125,8 @@ class ConversationEngine:
             chosen = next((c for c in choices if c.id == incoming.choice), None)
             return Answer(choice=chosen) if chosen else None
         if incoming.contact_phone:
-            return Answer(contact_phone=incoming.contact_phone)
+            wanted = question.reply.request_contact
+            return Answer(contact_phone=incoming.contact_phone) if wanted else None
         text = (incoming.text or "").strip()
         if not text:
             return None

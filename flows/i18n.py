@@ -16,7 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from flows.messages import Key, Param
+from flows.messages import Key, Param, msg
 from locales import LOCALES_DIR
 
 DEFAULT_LOCALE = "it"
@@ -109,4 +109,4 @@ def words(key: str) -> frozenset[str]:
 
 def language_name(locale: str) -> str:
     """The language's own name, for the language menu ("Italiano", "English")."""
-    return text(locale, "language.name")
+    return text(locale, msg("language.name"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz, process
@@ -20,6 +21,7 @@ GLOBAL_WORDS = {
     "stop": msg("words.stop"),
     "start": msg("words.start"),
 }
+_NUMBER = re.compile(r"^\s*(\d{1,3})\s*[.)]?\s*$")  # "2", "2.", "2)"
 GLOBAL_PREFIX = "g:"  # payload of a tapped global button, e.g. "g:menu"
 
 
@@ -68,8 +70,8 @@ def match_choice(text: str, choices: Sequence[Choice], *, strict: bool = False) 
     said = normalize(text)
     if not said or not choices:
         return None
-    if said.isdigit():
-        index = int(said) - 1
+    if number := _NUMBER.match(text):
+        index = int(number.group(1)) - 1
         return choices[index] if 0 <= index < len(choices) else None
 
     by_id = {choice.id: choice for choice in choices}

@@ -102,8 +102,8 @@ class DecideRole(Step):
         role = await ctx.uow.people.role(int(str(ctx.data.get("role_id", 0))))
         person = await ctx.uow.people.get(role.person_id) if role else None
         if role is None or person is None or role.status != "pending":
-            back = Choice("back", msg("common.back"), words=msg("words.back"))
-            return Question(Reply(msg("roles.already_decided"), choices=(back,)))
+            # whatever the answer, it goes back to the list (see answer)
+            return Question(Reply(msg("roles.already_decided")), free_text=True)
         if ctx.data.get("refusing"):
             return Question(Reply(msg("roles.ask_reason"), {"max": REASON_MAX}), free_text=True)
         params: dict[str, Param] = {
@@ -120,7 +120,9 @@ class DecideRole(Step):
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         role = await ctx.uow.people.role(int(str(ctx.data.get("role_id", 0))))
-        if answer.choice_id == "back" or role is None or role.status != "pending":
+        if role is None or role.status != "pending":
+            return Next.to(BACK, Reply(msg("roles.already_decided")))
+        if answer.choice_id == "back":
             return Next(goto=BACK)
         actor = f"person:{ctx.person_id}"
         if answer.choice_id == "approve":

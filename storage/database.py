@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,14 +20,14 @@ _ASYNC_DRIVERS = {
 }
 
 
-def async_url(url: str) -> str:
+def async_url(url: str) -> URL:
     """Map a plain URL (`postgresql://`, `sqlite:///`) to its async driver."""
     parsed = make_url(url)
     if parsed.drivername in _ASYNC_DRIVERS:
         parsed = parsed.set(drivername=_ASYNC_DRIVERS[parsed.drivername])
     elif parsed.drivername not in _ASYNC_DRIVERS.values():
         raise ValueError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
-    return parsed.render_as_string(hide_password=False)
+    return parsed
 
 
 def is_sqlite(url: str) -> bool:
@@ -41,11 +41,11 @@ def _sqlite_is_memory(url: str) -> bool:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
-    url = async_url(url)
+    driver_url = async_url(url)
     if not is_sqlite(url):
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("pool_pre_ping", True)
-        return create_async_engine(url, **kwargs)
+        return create_async_engine(driver_url, **kwargs)
 
     if _sqlite_is_memory(url):
         # One connection that sessions take in turn: a second connection would see
@@ -59,7 +59,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         assert database is not None
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        driver_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -23,7 +23,9 @@ POSTGRES_URL = os.environ.get(
     "CISONO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ("memory", "sqlite", "postgres")
-TABLES = "audit_log, outbox, processed_inbound, conversation_state, person_role, channel_account, person"
+TABLES = (
+    "audit_log, outbox, processed_inbound, conversation_state, person_role, channel_account, person"
+)
 
 
 async def _migrate(url: str) -> None:

@@ -54,7 +54,9 @@ class Person:
         """Tap the button of the last question whose label contains `label`."""
         question = self.last_question()
         matches = [c for c in question.choices if label.lower() in c.label.lower()]
-        assert len(matches) == 1, f"no single button {label!r} in {[c.label for c in question.choices]}"
+        assert len(matches) == 1, (
+            f"no single button {label!r} in {[c.label for c in question.choices]}"
+        )
         return Reply(await self.send(self._incoming(choice=matches[0].id)))
 
     async def taps_payload(self, payload: str) -> Reply:
@@ -101,8 +103,8 @@ async def sign_up(
     """The shortest typed path through sign-up."""
     await person.says("ciao")
     await person.says(language)
-    reply = await person.says("sì")
+    await person.says("sì")
     if person.can_share_contact and person.phone is None:
-        reply = await person.says("salta")
+        await person.says("salta")
     await person.says(name)
     return await person.says(role)

@@ -1,0 +1,136 @@
+"""The `cisono` command: chat from a pipe, db upgrade, people, and one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's folder
+    assert main(["db", "upgrade"]) == 0
+    return path
+
+
+def chat(monkeypatch: pytest.MonkeyPatch, lines: list[str], *args: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(line + "\n" for line in lines)))
+    return main(["chat", *args])
+
+
+def test_chat_from_a_pipe_prints_the_whole_conversation(
+    cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    capsys.readouterr()
+    code = chat(monkeypatch, ["ciao", "1", "sì", "Maria Rossi", "2"], "--phone", "+393331112222")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "> ciao" in out
+    assert "In che lingua preferisci" in out
+    assert "  1. Italiano\n  2. English" in out
+    assert "> Maria Rossi" in out
+    assert "Un coordinatore deve approvare la tua candidatura" in out
+    assert "Benvenuto, Maria Rossi!" in out
+
+
+def test_the_conversation_goes_on_in_the_next_session(
+    cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    chat(monkeypatch, ["ciao", "1", "sì"], "--phone", "3331112222")
+    capsys.readouterr()
+    chat(monkeypatch, ["Maria Rossi"], "--phone", "3331112222")
+    assert "Chi sei per la cooperativa?" in capsys.readouterr().out
+
+
+def test_a_suggested_name(
+    cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    chat(monkeypatch, ["ciao", "1", "sì"], "--name", "Gino Strada")
+    out = capsys.readouterr().out
+    assert "1. Sì, sono Gino Strada" in out
+
+
+def test_people_grant_list_and_revoke(
+    cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["people", "grant", "coordinator", "333 777 0000"]) == 0
+    assert "+393337770000 is now coordinator" in capsys.readouterr().out
+
+    chat(monkeypatch, ["ciao", "1", "sì", "Giulia Verdi"], "--phone", "+393337770000")
+    assert "Ruoli da approvare" in capsys.readouterr().out
+
+    assert main(["people", "list", "--json"]) == 0
+    (person,) = json.loads(capsys.readouterr().out)
+    assert person["name"] == "Giulia Verdi"
+    assert person["phone"] == "+393337770000"
+    assert person["roles"] == [{"role": "coordinator", "status": "active"}]
+    assert person["channels"] == ["terminal"]
+
+    assert main(["people", "list"]) == 0
+    assert "Giulia Verdi" in capsys.readouterr().out
+
+    assert main(["people", "revoke", "coordinator", "+393337770000"]) == 0
+    assert main(["people", "revoke", "coordinator", "+393337770000"]) == 1
+    assert "did not have the role coordinator" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["people", "grant", "king", "+393331112222"], "'king' is not one of"),
+        (["people", "grant", "family", "12"], "'12' is not a valid phone number"),
+        (["people", "revoke", "family", "+393339998888"], "nobody with phone +393339998888"),
+        (["people", "lst"], "No such command 'lst'"),
+        (["chat", "--phone", "abc"], "'abc' is not a valid phone number"),
+        (["people", "grant"], "Missing argument 'role'"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_a_failing_exit(
+    cli_db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+):
+    capsys.readouterr()
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_an_old_database_is_reported_not_crashed_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    assert chat(monkeypatch, ["ciao"]) == 1
+    err = capsys.readouterr().err
+    assert "run `cisono db upgrade`" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_setting_is_reported_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("CISONO_TIMEZONE", "Mars/Olympus")
+    assert main(["people", "list"]) == 1
+    assert "is not a known time zone" in capsys.readouterr().err
+
+
+def test_an_unreachable_database_is_said_in_the_persons_language(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("CISONO_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nothing")
+    assert main(["db", "upgrade"]) == 1
+    assert "cannot reach the database" in capsys.readouterr().err
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]):
+    for argv in (["--help"], ["people", "--help"], ["db", "--help"], ["chat", "--help"]):
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "people" in out and "upgrade" in out and "--phone" in out

@@ -1,0 +1,159 @@
+"""Storage on every backend: migrations, optimistic concurrency, outbox claims, URLs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection, make_url
+from sqlmodel import SQLModel
+
+from flows.messages import Reply
+from storage.conversations import ConcurrencyConflict
+from storage.database import async_url
+from storage.migrate import current_revision, head_revision
+from storage.outbox import BROADCAST, REPLY
+from storage.tables import OutboxMessage, Person
+from storage.unit_of_work import Database
+from tests.fakes import FakeClock
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_migrations_reach_head_and_match_the_tables(database: Database):
+    assert await current_revision(database.engine) == head_revision()
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
+
+
+async def test_a_stale_conversation_is_not_saved_over_a_newer_one(database: Database):
+    async with database.unit_of_work() as uow:
+        person = await uow.people.add(Person())
+        assert person.id is not None
+        conversation = await uow.conversations.load(person.id)
+        conversation.step = "onboarding.language"
+        await uow.conversations.save(conversation)
+
+    async with database.unit_of_work() as uow:
+        first = await uow.conversations.load(person.id)
+    async with database.unit_of_work() as uow:
+        second = await uow.conversations.load(person.id)
+    async with database.unit_of_work() as uow:
+        first.step = "onboarding.consent"
+        await uow.conversations.save(first)
+    with pytest.raises(ConcurrencyConflict):
+        async with database.unit_of_work() as uow:
+            second.step = "onboarding.name"
+            await uow.conversations.save(second)
+    async with database.unit_of_work() as uow:
+        assert (await uow.conversations.load(person.id)).step == "onboarding.consent"
+
+
+def _message(address: str, priority: int = REPLY) -> OutboxMessage:
+    return OutboxMessage(
+        channel="telegram",
+        address=address,
+        locale="it",
+        timezone="Europe/Rome",
+        body=Reply("common.yes").to_json(),
+        priority=priority,
+    )
+
+
+async def test_replies_are_claimed_before_broadcasts(database: Database):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        for n in range(3):
+            uow.outbox.add(_message(f"b{n}", BROADCAST))
+        uow.outbox.add(_message("r0"))
+    async with database.unit_of_work() as uow:
+        claimed = await uow.outbox.claim(clock.now(), channels=["telegram"], limit=2)
+        assert [m.address for m in claimed] == ["r0", "b0"]
+        assert all(m.status == "sending" and m.attempts == 1 for m in claimed)
+
+
+async def test_a_claim_whose_sender_died_is_taken_again_after_the_lease(database: Database):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("a"))
+    async with database.unit_of_work() as uow:
+        assert len(await uow.outbox.claim(clock.now(), channels=["telegram"])) == 1
+    async with database.unit_of_work() as uow:  # the sender crashed: nothing recorded
+        assert await uow.outbox.claim(clock.now(), channels=["telegram"]) == []
+    clock.advance(minutes=2)
+    async with database.unit_of_work() as uow:
+        again = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        assert [m.attempts for m in again] == [2]
+
+
+async def test_a_retry_waits_for_its_time(database: Database):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("a"))
+    async with database.unit_of_work() as uow:
+        (message,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        await uow.outbox.retry_at(message, clock.now() + timedelta(seconds=30), "429")
+    async with database.unit_of_work() as uow:
+        assert await uow.outbox.claim(clock.now(), channels=["telegram"]) == []
+        assert (await uow.outbox.depth()) == {("telegram", REPLY): 1}
+    clock.advance(seconds=31)
+    async with database.unit_of_work() as uow:
+        assert len(await uow.outbox.claim(clock.now(), channels=["telegram"])) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_concurrent_claimers_never_take_the_same_message(database: Database):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        for n in range(200):
+            uow.outbox.add(_message(f"p{n}"))
+
+    async def claimer() -> list[int]:
+        taken: list[int] = []
+        while True:
+            async with database.unit_of_work() as uow:
+                batch = await uow.outbox.claim(clock.now(), channels=["telegram"], limit=7)
+                if not batch:
+                    return taken
+                taken += [m.id for m in batch if m.id is not None]
+                for message in batch:
+                    await uow.outbox.mark_sent(message, clock.now())
+
+    results = await asyncio.gather(*(claimer() for _ in range(4)))
+    everything = [i for taken in results for i in taken]
+    assert len(everything) == 200 and len(set(everything)) == 200
+
+
+async def test_an_inbound_id_is_recorded_once(database: Database):
+    async with database.unit_of_work() as uow:
+        assert await uow.inbound.first_time("telegram", "42")
+    async with database.unit_of_work() as uow:
+        assert not await uow.inbound.first_time("telegram", "42")
+        assert await uow.inbound.first_time("whatsapp", "42")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h:5432/db", "postgresql+asyncpg"),
+        ("postgres://u:p@h/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+        ("sqlite:///cisono.db", "sqlite+aiosqlite"),
+        ("sqlite:///:memory:", "sqlite+aiosqlite"),
+    ],
+)
+def test_plain_database_urls_get_their_async_driver(url: str, expected: str):
+    mapped = async_url(url)
+    assert mapped.drivername == expected
+    assert (mapped.host, mapped.database) == (make_url(url).host, make_url(url).database)
+
+
+def test_other_databases_are_refused_clearly():
+    with pytest.raises(ValueError, match="use sqlite or postgresql"):
+        async_url("mysql://root@localhost/db")
