@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except TyperException as error:  # bad arguments: typer's own usage errors
         context = getattr(error, "ctx", None)
         hint = f" (see `{context.command_path} --help`)" if context else ""
-        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        message = " ".join(error.format_message().split())
         if message:  # empty after `cisono` alone, which printed the help already
             print(f"cisono: {message}{hint}", file=sys.stderr)
         return int(getattr(error, "exit_code", 2))

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import ConversationState, utcnow
@@ -25,7 +26,7 @@ class Conversation:
     version: int | None = None  # None: not saved yet
 
 
-_table = ConversationState.__table__  # type: ignore[attr-defined]
+_table = SQLModel.metadata.tables[ConversationState.__tablename__]
 
 
 class ConversationRepository:
@@ -33,8 +34,9 @@ class ConversationRepository:
         self.session = session
 
     async def load(self, person_id: int) -> Conversation:
+        connection = await self.session.connection()
         row = (
-            await (await self.session.connection()).execute(
+            await connection.execute(
                 select(_table.c.step, _table.c.data, _table.c.history, _table.c.version).where(
                     _table.c.person_id == person_id
                 )
@@ -52,17 +54,18 @@ class ConversationRepository:
             "history": conversation.history,
             "updated_at": utcnow(),
         }
+        connection = await self.session.connection()
         if conversation.version is None:
             try:
                 async with self.session.begin_nested():
-                    await (await self.session.connection()).execute(
+                    await connection.execute(
                         insert(_table).values(person_id=conversation.person_id, version=1, **values)
                     )
             except IntegrityError as error:
                 raise ConcurrencyConflict(conversation.person_id) from error
             conversation.version = 1
             return
-        result = await (await self.session.connection()).execute(
+        result = await connection.execute(
             update(_table)
             .where(
                 _table.c.person_id == conversation.person_id,
@@ -70,6 +73,6 @@ class ConversationRepository:
             )
             .values(version=conversation.version + 1, **values)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise ConcurrencyConflict(conversation.person_id)
         conversation.version += 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import ProcessedInbound, utcnow
 
-_table = ProcessedInbound.__table__  # type: ignore[attr-defined]
+_table = SQLModel.metadata.tables[ProcessedInbound.__tablename__]
 
 
 class InboundRepository:
@@ -24,5 +25,6 @@ class InboundRepository:
             .values(channel=channel, inbound_id=inbound_id, received_at=utcnow())
             .on_conflict_do_nothing()
         )
-        result = await (await self.session.connection()).execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        connection = await self.session.connection()
+        result = await connection.execute(statement)
+        return bool(result.rowcount)
