@@ -6,13 +6,23 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_aiogram import AiogramApi
+from bot.channels.telegram_ptb import PtbApi
+from bot.channels.twilio import SMS, WHATSAPP, TwilioChannel, twilio_client
 from bot.delivery import Channel, Delivery
+from bot.metrics import Metrics
+from bot.ratelimit import RateLimits
 from bot.settings import Settings
+from bot.whatsapp_window import Templates
 from flows.catalogue import all_steps
 from flows.config import Clock, SystemClock
 from flows.engine import ConversationEngine
+from flows.incoming import Incoming
 from storage.migrate import current_revision, head_revision
 from storage.unit_of_work import Database
+
+TELEGRAM_PER_CHAT = (1.0, 3.0)  # a message a second in one chat, short bursts allowed
 
 
 class DatabaseNotReady(Exception):
@@ -25,6 +35,7 @@ class App:
     database: Database
     engine: ConversationEngine
     delivery: Delivery
+    metrics: Metrics
 
     @classmethod
     def build(
@@ -33,11 +44,36 @@ class App:
         channels: Mapping[str, Channel],
         clock: Clock | None = None,
         database: Database | None = None,
+        limits: RateLimits | None = None,
     ) -> App:
         clock = clock or SystemClock()
         database = database or Database(settings.database_url)
         engine = ConversationEngine(database, all_steps(), settings.flow_settings(), clock)
-        return cls(settings, database, engine, Delivery(database, channels, clock))
+        metrics = Metrics()
+        limits = limits or RateLimits(
+            {
+                "telegram": settings.telegram_rate,
+                WHATSAPP: settings.twilio_whatsapp_rate,
+                SMS: settings.twilio_sms_rate,
+            },
+            per_chat={"telegram": TELEGRAM_PER_CHAT},
+        )
+        delivery = Delivery(
+            database,
+            channels,
+            clock,
+            limits=limits,
+            templates=Templates.load(settings.twilio_templates),
+            metrics=metrics,
+        )
+        return cls(settings, database, engine, delivery, metrics)
+
+    async def handle(self, incoming: Incoming) -> None:
+        """A message from any channel: into the engine, and the replies on their way."""
+        self.metrics.inbound.labels(incoming.channel).inc()
+        handled = await self.engine.handle(incoming)
+        if not handled.duplicate:
+            self.delivery.poke()
 
     async def check_schema(self) -> None:
         current = await current_revision(self.database.engine)
@@ -49,6 +85,30 @@ class App:
 
     async def close(self) -> None:
         await self.database.dispose()
+
+
+def platform_channels(settings: Settings) -> dict[str, Channel]:
+    """The messaging platforms the settings configure (none, one, or all three)."""
+    channels: dict[str, Channel] = {}
+    if settings.telegram_token:
+        api_class = PtbApi if settings.telegram_driver == "ptb" else AiogramApi
+        channels["telegram"] = TelegramChannel(
+            api_class(settings.telegram_token, settings.telegram_api_url),
+            settings.telegram_webhook_url,
+            settings.telegram_webhook_secret,
+        )
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        client = twilio_client(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url
+        )
+        callback = f"{(settings.public_url or '').rstrip('/')}/twilio/status"
+        for name, sender in (
+            (WHATSAPP, settings.twilio_whatsapp_from),
+            (SMS, settings.twilio_sms_from),
+        ):
+            if sender:
+                channels[name] = TwilioChannel(name, client, sender, callback)
+    return channels
 
 
 def configure_logging(level: str = "WARNING") -> None:

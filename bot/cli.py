@@ -19,6 +19,7 @@ from typer.exceptions import TyperException
 
 from bot.app import App, DatabaseNotReady, configure_logging
 from bot.channels.terminal import TerminalChannel, TerminalChat
+from bot.runner import Runner
 from bot.settings import Settings
 from flows.phones import normalize_phone
 from storage.migrate import upgrade
@@ -94,6 +95,14 @@ def chat(
         await terminal.run(sys.stdin)
 
     _run(job)
+
+
+@app.command()
+def run() -> None:
+    """Start the HTTP server, the configured platforms and delivery; stop on SIGTERM."""
+    settings = _settings()
+    logging.getLogger().setLevel(logging.INFO)
+    asyncio.run(Runner(settings).run_until_signalled())
 
 
 @db_app.command("upgrade")

@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.metrics import Metrics
+from bot.ratelimit import RateLimits
 from bot.rendering import Rendered, render_reply
+from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE, Templates, window_open
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
-from storage.tables import OutboxMessage
-from storage.unit_of_work import Database
+from storage.tables import ChannelAccount, OutboxMessage
+from storage.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
+FALLBACK_CHANNELS = ("telegram", "sms")  # where a WhatsApp message goes when it cannot
 
 
 class SendError(Exception):
     """A send that did not go through: `permanent` ones are not tried again."""
 
-    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        unreachable: bool = False,
+        opted_out: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason, self.permanent, self.retry_after = reason, permanent, retry_after
+        self.unreachable, self.opted_out = unreachable, opted_out
 
 
 class Channel(Protocol):
@@ -34,11 +51,17 @@ class Channel(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class Outcome:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    rerouted: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: str) -> None:
+        if result in ("sent", "retried", "failed", "rerouted"):
+            setattr(self, result, getattr(self, result) + 1)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -47,59 +70,195 @@ def backoff(attempts: int) -> timedelta:
 
 class Delivery:
     def __init__(
-        self, database: Database, channels: Mapping[str, Channel], clock: Clock | None = None
+        self,
+        database: Database,
+        channels: Mapping[str, Channel],
+        clock: Clock | None = None,
+        *,
+        limits: RateLimits | None = None,
+        templates: Templates | None = None,
+        metrics: Metrics | None = None,
+        concurrency: int = 16,
     ) -> None:
         self.database = database
         self.channels = dict(channels)
         self.clock = clock or SystemClock()
+        self.limits = limits or RateLimits({})
+        self.templates = templates or Templates()
+        self.metrics = metrics or Metrics()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        """Something was queued: look at the outbox now rather than at the next tick."""
+        self._poked.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; a failing round is logged and tried again."""
+        while not stop.is_set():
+            self._poked.clear()
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("delivery round failed")
+            waiters = [asyncio.create_task(self._poked.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(waiters, timeout=IDLE_WAIT, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
 
     async def drain(
-        self, channels: Sequence[str] | None = None, address: str | None = None, batch: int = 50
+        self, channels: Sequence[str] | None = None, address: str | None = None, batch: int = 100
     ) -> Outcome:
         """Send everything due now on `channels` (to `address` only, if given)."""
         names = list(channels or self.channels)
-        sent = retried = failed = 0
+        outcome = Outcome()
         while True:
             async with self.database.unit_of_work() as uow:
                 claimed = await uow.outbox.claim(
                     self.clock.now(), channels=names, address=address, limit=batch
                 )
             if not claimed:
-                return Outcome(sent, retried, failed)
+                return outcome
+            # one chat's messages in order, different chats side by side
+            by_chat: dict[tuple[str, str], list[OutboxMessage]] = defaultdict(list)
             for message in claimed:
-                result = await self._deliver(message)
-                sent, retried, failed = (
-                    sent + (result == "sent"),
-                    retried + (result == "retry"),
-                    failed + (result == "failed"),
-                )
+                by_chat[(message.channel, message.address)].append(message)
+            for results in await asyncio.gather(*(self._chat(q) for q in by_chat.values())):
+                for result in results:
+                    outcome.add(result)
             if len(claimed) < batch:
-                return Outcome(sent, retried, failed)
+                return outcome
+
+    async def _chat(self, queue: list[OutboxMessage]) -> list[str]:
+        results = []
+        for message in queue:
+            async with self._slots:
+                results.append(await self._deliver(message))
+        return results
 
     async def _deliver(self, message: OutboxMessage) -> str:
         assert message.id is not None
-        rendered = render_reply(Reply.from_json(message.body), message.locale, message.timezone)
+        reply = Reply.from_json(message.body)
+        rendered = render_reply(reply, message.locale, message.timezone)
+        if message.channel == "whatsapp":
+            async with self.database.unit_of_work() as uow:
+                decision = await self._whatsapp_route(uow, message, reply, rendered)
+            if isinstance(decision, str):
+                return decision
+            rendered = decision
+        channel = self.channels.get(message.channel)
         error: SendError | None = None
         provider_id = None
-        try:
-            provider_id = await self.channels[message.channel].send(message.address, rendered)
-        except SendError as exc:
-            error = exc
+        if channel is None:
+            error = SendError(f"channel {message.channel} is not configured", permanent=True)
+        else:
+            await self.limits.acquire(message.channel, message.address)
+            started = time.monotonic()
+            try:
+                provider_id = await channel.send(message.address, rendered)
+            except SendError as exc:
+                error = exc
+            except Exception as exc:  # a bug or an unexpected answer: retry, and say why
+                log.exception("sending message %s failed", message.id)
+                error = SendError(f"{type(exc).__name__}: {exc}", permanent=False)
+            self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
         async with self.database.unit_of_work() as uow:
-            row = await uow.outbox.get(message.id)
-            assert row is not None
-            now = self.clock.now()
-            if error is None:
-                await uow.outbox.mark_sent(row, now, provider_id)
-                return "sent"
-            if error.permanent or row.attempts >= MAX_ATTEMPTS:
-                log.warning("message %s failed for good: %s", row.id, error.reason)
-                await uow.outbox.mark_failed(row, error.reason)
-                return "failed"
-            wait = (
-                timedelta(seconds=error.retry_after)
-                if error.retry_after is not None
-                else backoff(row.attempts)
+            return await self._record(uow, message.id, provider_id, error)
+
+    async def _record(
+        self, uow: UnitOfWork, message_id: int, provider_id: str | None, error: SendError | None
+    ) -> str:
+        row = await uow.outbox.get(message_id)
+        assert row is not None
+        now = self.clock.now()
+        if error is None:
+            await uow.outbox.mark_sent(row, now, provider_id)
+            self.metrics.sent.labels(row.channel).inc()
+            return "sent"
+        if error.unreachable or error.opted_out:
+            await self._flag_account(uow, row, now, opted_out=error.opted_out)
+        if error.permanent or row.attempts >= MAX_ATTEMPTS:
+            log.warning("message %s failed for good: %s", row.id, error.reason)
+            await uow.outbox.mark_failed(row, error.reason)
+            self.metrics.failed.labels(row.channel).inc()
+            return "failed"
+        wait = timedelta(seconds=error.retry_after) if error.retry_after else backoff(row.attempts)
+        await uow.outbox.retry_at(row, now + wait, error.reason)
+        self.metrics.retried.labels(row.channel).inc()
+        return "retried"
+
+    @staticmethod
+    async def _flag_account(
+        uow: UnitOfWork, row: OutboxMessage, now: datetime, opted_out: bool
+    ) -> None:
+        account = await uow.people.account(row.channel, row.address)
+        if account is None:
+            return
+        if opted_out:
+            account.opted_out_at = now
+        else:
+            account.unreachable_at = now
+
+    async def _whatsapp_route(
+        self, uow: UnitOfWork, message: OutboxMessage, reply: Reply, rendered: Rendered
+    ) -> Rendered | str:
+        """Free text in the window, else a template, else another channel, else a failure."""
+        account = await uow.people.account(message.channel, message.address)
+        now = self.clock.now()
+        if account is not None and window_open(account.last_inbound_at, now):
+            return rendered
+        template = self.templates.find(reply.key, message.locale)
+        if template is not None:
+            values = template.values(reply, rendered.numbered(), message.locale, message.timezone)
+            return Rendered(
+                rendered.text,
+                locale=rendered.locale,
+                template_sid=template.content_sid,
+                template_variables=values,
             )
-            await uow.outbox.retry_at(row, now + wait, error.reason)
-            return "retry"
+        row = await uow.outbox.get(message.id or 0)
+        assert row is not None
+        other = await self._other_account(uow, message.person_id)
+        if other is not None:
+            row.channel, row.address, row.account_id = other.channel, other.external_id, other.id
+            await uow.outbox.retry_at(row, now, f"rerouted: {OUTSIDE_NO_TEMPLATE}")
+            row.attempts = 0
+            self.poke()
+            return "rerouted"
+        await uow.outbox.mark_failed(row, OUTSIDE_NO_TEMPLATE)
+        self.metrics.failed.labels(message.channel).inc()
+        return "failed"
+
+    async def _other_account(self, uow: UnitOfWork, person_id: int | None) -> ChannelAccount | None:
+        if person_id is None:
+            return None
+        accounts = {a.channel: a for a in await uow.people.accounts(person_id)}
+        for channel in FALLBACK_CHANNELS:
+            account = accounts.get(channel)
+            usable = account and account.unreachable_at is None and account.opted_out_at is None
+            if usable and channel in self.channels:
+                return account
+        return None
+
+    async def record_status(self, provider_id: str, status: str, error_code: str | None) -> bool:
+        """A platform's delivery report (Twilio's StatusCallback); False if unknown."""
+        async with self.database.unit_of_work() as uow:
+            row = await uow.outbox.by_provider_id(provider_id)
+            if row is None:
+                return False
+            row.provider_status = status
+            if status in ("failed", "undelivered"):
+                reason = f"twilio {error_code or status}"
+                if error_code == "63016":  # the window had closed after all: route again
+                    account = await uow.people.account(row.channel, row.address)
+                    if account is not None:
+                        account.last_inbound_at = None
+                    await uow.outbox.retry_at(row, self.clock.now(), reason)
+                    self.poke()
+                    return True
+                if error_code == "21610":
+                    await self._flag_account(uow, row, self.clock.now(), opted_out=True)
+                await uow.outbox.mark_failed(row, reason)
+            elif status in ("delivered", "read") and row.status == "sent":
+                row.status = status
+            return True

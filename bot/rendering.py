@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flows.i18n import render
 from flows.messages import Attachment, Reply, msg
@@ -21,6 +21,8 @@ class Rendered:
     attachment: Attachment | None = None
     request_contact: bool = False
     locale: str = "it"
+    template_sid: str | None = None  # a WhatsApp Content template, outside the 24-hour window
+    template_variables: dict[str, str] = field(default_factory=dict)
 
     def numbered(self) -> str:
         """The text with the choices as a numbered list, for channels without buttons."""
@@ -31,6 +33,21 @@ class Rendered:
 
     def hint(self) -> str:
         return render(self.locale, msg("channel.choose_hint"))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut a long text under `limit` characters, at paragraph or line ends when possible."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit))
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    parts.append(text)
+    return [p for p in parts if p] or [" "]
 
 
 def render_reply(reply: Reply, locale: str, timezone: str) -> Rendered:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.config import FlowSettings
@@ -18,6 +20,48 @@ class Settings(BaseSettings):
     database_url: str = Field(DEFAULT_URL, validation_alias="CISONO_DATABASE_URL")
     locale: str = Field("it", validation_alias="CISONO_LOCALE")
     timezone: str = Field("Europe/Rome", validation_alias="CISONO_TIMEZONE")
+
+    http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
+    http_port: int = Field(8080, validation_alias="CISONO_HTTP_PORT")
+    public_url: str | None = Field(None, validation_alias="CISONO_PUBLIC_URL")
+
+    telegram_token: str | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_driver: Literal["aiogram", "ptb"] = Field(
+        "aiogram", validation_alias="TELEGRAM_DRIVER"
+    )
+    telegram_api_url: str = Field("https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
+    telegram_webhook_url: str | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: str | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_rate: float = Field(30.0, validation_alias="TELEGRAM_RATE_LIMIT")  # messages/s
+
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_whatsapp_from: str | None = Field(None, validation_alias="TWILIO_WHATSAPP_FROM")
+    twilio_sms_from: str | None = Field(None, validation_alias="TWILIO_SMS_FROM")
+    twilio_api_url: str = Field("https://api.twilio.com", validation_alias="TWILIO_API_URL")
+    twilio_whatsapp_rate: float = Field(80.0, validation_alias="TWILIO_WHATSAPP_RATE")
+    twilio_sms_rate: float = Field(1.0, validation_alias="TWILIO_SMS_RATE")
+    twilio_templates: Path | None = Field(None, validation_alias="TWILIO_TEMPLATES")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET")
+        if self.twilio_enabled and not (self.twilio_whatsapp_from or self.twilio_sms_from):
+            raise ValueError("Twilio needs TWILIO_WHATSAPP_FROM or TWILIO_SMS_FROM")
+        if self.twilio_enabled and not self.public_url:
+            raise ValueError("Twilio needs CISONO_PUBLIC_URL (to check signatures and callbacks)")
+        if self.twilio_templates is not None and not self.twilio_templates.is_file():
+            raise ValueError(f"TWILIO_TEMPLATES: no file {self.twilio_templates}")
+        return self
 
     @field_validator("database_url")
     @classmethod

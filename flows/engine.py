@@ -65,6 +65,7 @@ class ConversationEngine:
         now = self.clock.now()
         person, account = await self._identify(uow, incoming)
         account.last_inbound_at = now
+        account.unreachable_at = None  # writing to us means they no longer block us
         assert person.id is not None
         ctx = Context(
             uow=uow,
@@ -154,11 +155,12 @@ class ConversationEngine:
                 return await self._follow(ctx, Next.to(HOME, Reply(msg("common.cancelled"))))
             return await self._follow(ctx, Next.to(END, Reply(msg("common.sign_up_paused"))))
         if command == "stop":
-            ctx.person.opted_out_at = ctx.now
+            ctx.person.opted_out_at = ctx.account.opted_out_at = ctx.now
             await ctx.uow.audit.record(f"person:{ctx.person_id}", "person.opted_out")
             return await self._follow(ctx, Next.to(END, Reply(msg("common.stopped"))))
         if command == "start":
             replies: list[Reply] = []
+            ctx.account.opted_out_at = None
             if ctx.person.opted_out_at is not None:
                 ctx.person.opted_out_at = None
                 await ctx.uow.audit.record(f"person:{ctx.person_id}", "person.opted_in")

@@ -73,11 +73,12 @@ def render(
     template = text(locale, key)
     if not params:
         return template
-    values = {name: _format(value, locale, timezone) for name, value in params.items()}
+    values = {name: format_value(value, locale, timezone) for name, value in params.items()}
     return string.Formatter().vformat(template, (), _Defaulting(values))
 
 
-def _format(value: Param, locale: str, timezone: str) -> str:
+def format_value(value: Param, locale: str, timezone: str) -> str:
+    """One parameter as the reader should see it (dates in their zone and language)."""
     if isinstance(value, Key):
         return text(locale, value.key)
     if isinstance(value, datetime):

@@ -61,6 +61,10 @@ class OutboxRepository:
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
 
+    async def by_provider_id(self, provider_id: str) -> OutboxMessage | None:
+        query = select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
+        return (await self.session.exec(query)).first()
+
     async def mark_sent(
         self, message: OutboxMessage, now: datetime, provider_id: str | None = None
     ) -> None:

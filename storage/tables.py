@@ -76,7 +76,9 @@ class ChannelAccount(SQLModel, table=True):
     channel: str = Field(max_length=20)
     external_id: str = Field(max_length=64)
     created_at: datetime = _now()
-    last_inbound_at: datetime | None = _when()
+    last_inbound_at: datetime | None = _when()  # opens WhatsApp's 24-hour window
+    unreachable_at: datetime | None = _when()  # the person blocked the bot here
+    opted_out_at: datetime | None = _when()  # STOP on this channel, or Twilio's 21610
 
 
 class PersonRole(SQLModel, table=True):
@@ -138,6 +140,7 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = _now()
     claimed_until: datetime | None = _when()
     provider_id: str | None = Field(default=None, max_length=64, index=True)
+    provider_status: str | None = Field(default=None, max_length=20)  # delivered, read, ...
     failure_reason: str | None = Field(default=None, max_length=255)
     created_at: datetime = _now()
     sent_at: datetime | None = _when()

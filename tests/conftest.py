@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.app import App
+from bot.ratelimit import RateLimits
 from bot.settings import Settings
 from storage.migrate import upgrade
 from storage.unit_of_work import Database
@@ -121,4 +122,5 @@ def channel() -> RecordingChannel:
 async def app(database: Database, clock: FakeClock, channel: RecordingChannel) -> App:
     settings = Settings(database_url=database.url)
     channels = {name: channel for name in ("terminal", "telegram", "whatsapp", "sms")}
-    return App.build(settings, channels, clock=clock, database=database)
+    # conversations are tested here, not the platforms' rate limits (tests/test_delivery.py)
+    return App.build(settings, channels, clock, database, limits=RateLimits({}))

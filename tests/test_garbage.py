@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import App
+from bot.ratelimit import RateLimits
 from bot.settings import Settings
 from flows.incoming import Incoming
 from storage.migrate import upgrade
@@ -65,7 +66,8 @@ def fuzz_app(runner: asyncio.Runner) -> Iterator[tuple[App, RecordingChannel]]:
     database = Database("sqlite:///:memory:")
     runner.run(upgrade(database.engine))
     channels = {"terminal": channel, "telegram": channel}
-    app = App.build(Settings(database_url=database.url), channels, FakeClock(), database)
+    settings = Settings(database_url=database.url)
+    app = App.build(settings, channels, FakeClock(), database, limits=RateLimits({}))
     yield app, channel
     runner.run(database.dispose())
 

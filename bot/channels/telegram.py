@@ -1,0 +1,193 @@
+"""Telegram, whatever the library: polling or webhook, updates in, rendered replies out.
+
+The two drivers (python-telegram-bot and aiogram) only speak the Bot API; this
+module holds what they share: turning an update into an `Incoming`, planning how a
+reply is cut into messages and keyboards, and the polling loop that confirms an
+update only once it has been handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.rendering import Rendered, split_text
+from flows.i18n import render
+from flows.incoming import Incoming
+from flows.messages import Attachment, msg
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_DATA_LIMIT = 64  # bytes
+POLL_TIMEOUT = 25  # seconds of long polling
+
+Handler = Callable[[Incoming], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ParsedUpdate:
+    update_id: int
+    incoming: Incoming | None  # None: nothing for the bot (a group, an edited message...)
+    callback_id: str | None = None  # a tapped button, to be answered
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Bot API message: text, and the keyboard or file it carries."""
+
+    text: str
+    buttons: tuple[tuple[str, str], ...] = ()  # (label, callback data): an inline keyboard
+    contact_button: str | None = None  # a reply keyboard asking for the phone number...
+    text_buttons: tuple[str, ...] = ()  # ...with these plain answers under it
+    document: Attachment | None = None
+
+
+class TelegramApi(Protocol):
+    """What a driver library must do for Ci sono."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def get_updates(self, offset: int | None, wait: int) -> list[ParsedUpdate]: ...
+    def parse(self, data: dict[str, Any]) -> ParsedUpdate: ...
+    async def answer_callback(self, callback_id: str) -> None: ...
+    async def set_webhook(self, url: str, secret: str) -> None: ...
+    async def delete_webhook(self) -> None: ...
+    async def send_part(self, chat_id: int, part: Part) -> int:
+        """Send one part; return its message_id; raise SendError when refused."""
+        ...
+
+
+def to_incoming(
+    update_id: int,
+    *,
+    chat_id: int,
+    chat_type: str,
+    user_id: int | None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    text: str | None = None,
+    data: str | None = None,
+    contact_phone: str | None = None,
+    contact_user_id: int | None = None,
+) -> Incoming | None:
+    """The Incoming of a private-chat update; None for anything else."""
+    if chat_type != "private":
+        return None
+    if contact_phone and contact_user_id != user_id:
+        contact_phone, text = None, text or ""  # someone else's contact proves nothing
+    name = " ".join(part for part in (first_name, last_name) if part) or None
+    return Incoming(
+        channel=CHANNEL,
+        external_id=str(chat_id),
+        text=text,
+        choice=data,
+        contact_phone=contact_phone,
+        profile_name=name,
+        inbound_id=str(update_id),
+        can_share_contact=True,
+    )
+
+
+def plan(message: Rendered) -> list[Part]:
+    """The Bot API messages for one reply; the keyboard rides on the last text."""
+    texts = split_text(message.text, TEXT_LIMIT)
+    last = texts.pop()
+    parts = [Part(text) for text in texts]
+    if message.request_contact:
+        label = render(message.locale, msg("telegram.share_phone"))
+        labels = tuple(c.label for c in message.choices)
+        parts.append(Part(last, contact_button=label, text_buttons=labels))
+    else:
+        for choice in message.choices:
+            if len(choice.id.encode()) > CALLBACK_DATA_LIMIT:
+                raise ValueError(f"callback data over 64 bytes: {choice.id!r}")
+        parts.append(Part(last, buttons=tuple((c.label, c.id) for c in message.choices)))
+    if message.attachment is not None:
+        parts.append(Part(message.attachment.filename[:CAPTION_LIMIT], document=message.attachment))
+    return parts
+
+
+class TelegramChannel:
+    """The Telegram channel: sends through a driver, and receives by polling or webhook."""
+
+    name = CHANNEL
+
+    def __init__(self, api: TelegramApi, webhook_url: str | None, secret: str | None) -> None:
+        self.api, self.webhook_url, self.secret = api, webhook_url, secret
+        self._poller: asyncio.Task[None] | None = None
+        self._handle: Handler | None = None
+        self.running = False
+
+    async def start(self, handle: Handler) -> None:
+        self._handle = handle
+        await self.api.open()
+        if self.webhook_url:
+            assert self.secret is not None
+            await self.api.set_webhook(self.webhook_url, self.secret)
+        else:
+            await self.api.delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+        self.running = True
+
+    async def stop(self) -> None:
+        self.running = False
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.api.close()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """Handle one webhook update; raises if it could not be handled (→ 5xx, retried)."""
+        await self._handle_all([self.api.parse(data)])
+
+    async def send(self, address: str, message: Rendered) -> str | None:
+        ids = [await self.api.send_part(int(address), part) for part in plan(message)]
+        return str(ids[-1])
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self.api.get_updates(offset, POLL_TIMEOUT)
+                await self._handle_all(updates)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the network, the Bot API or the database: wait and retry
+                failures += 1
+                log.exception("telegram polling failed (%s in a row)", failures)
+                await asyncio.sleep(min(2**failures, 60))
+                continue
+            failures = 0
+            if updates:  # confirmed only now that every one of them was handled
+                offset = max(u.update_id for u in updates) + 1
+
+    async def _handle_all(self, updates: Sequence[ParsedUpdate]) -> None:
+        """One chat's updates in order, different chats in parallel."""
+        assert self._handle is not None
+        by_chat: dict[str, list[ParsedUpdate]] = defaultdict(list)
+        for update in updates:
+            if update.incoming is not None:
+                by_chat[update.incoming.external_id].append(update)
+
+        async def chat(queue: list[ParsedUpdate]) -> None:
+            assert self._handle is not None
+            for update in queue:
+                assert update.incoming is not None
+                await self._handle(update.incoming)
+                if update.callback_id:
+                    await self._answer(update.callback_id)
+
+        await asyncio.gather(*(chat(queue) for queue in by_chat.values()))
+
+    async def _answer(self, callback_id: str) -> None:
+        try:
+            await self.api.answer_callback(callback_id)
+        except Exception:  # an old or already answered callback: nothing to do
+            log.info("callback %s could not be answered", callback_id, exc_info=True)

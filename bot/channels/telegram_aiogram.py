@@ -1,0 +1,142 @@
+"""The aiogram driver: aiogram's Bot for the Bot API calls and its models for updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+
+from bot.channels.telegram import ParsedUpdate, Part, to_incoming
+from bot.delivery import SendError
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+class AiogramApi:
+    def __init__(self, token: str, api_url: str) -> None:
+        self._token, self._api_url = token, api_url.rstrip("/")
+        self.bot: Bot | None = None
+
+    async def open(self) -> None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(self._api_url))
+        self.bot = Bot(self._token, session=session)
+
+    async def close(self) -> None:
+        if self.bot is not None:
+            await self.bot.session.close()
+
+    def _bot(self) -> Bot:
+        assert self.bot is not None, "the driver is not open"
+        return self.bot
+
+    async def get_updates(self, offset: int | None, wait: int) -> list[ParsedUpdate]:
+        updates = await self._bot().get_updates(
+            offset=offset,
+            timeout=wait,
+            allowed_updates=ALLOWED_UPDATES,
+            request_timeout=wait + 10,
+        )
+        return [self._parsed(update) for update in updates]
+
+    def parse(self, data: dict[str, Any]) -> ParsedUpdate:
+        return self._parsed(Update.model_validate(data, context={"bot": self.bot}))
+
+    @staticmethod
+    def _parsed(update: Update) -> ParsedUpdate:
+        if update.message is not None and update.message.from_user is not None:
+            message, user = update.message, update.message.from_user
+            contact = message.contact
+            return ParsedUpdate(
+                update.update_id,
+                to_incoming(
+                    update.update_id,
+                    chat_id=message.chat.id,
+                    chat_type=message.chat.type,
+                    user_id=user.id,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    text=message.text or message.caption,
+                    contact_phone=contact.phone_number if contact else None,
+                    contact_user_id=contact.user_id if contact else None,
+                ),
+            )
+        if update.callback_query is not None:
+            query, user = update.callback_query, update.callback_query.from_user
+            chat = query.message.chat if query.message is not None else None
+            return ParsedUpdate(
+                update.update_id,
+                to_incoming(
+                    update.update_id,
+                    chat_id=chat.id if chat else user.id,
+                    chat_type=chat.type if chat else "private",
+                    user_id=user.id,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    data=query.data or "",
+                ),
+                callback_id=query.id,
+            )
+        return ParsedUpdate(update.update_id, None)
+
+    async def answer_callback(self, callback_id: str) -> None:
+        await self._bot().answer_callback_query(callback_id)
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self._bot().set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    async def delete_webhook(self) -> None:
+        await self._bot().delete_webhook()
+
+    async def send_part(self, chat_id: int, part: Part) -> int:
+        bot = self._bot()
+        try:
+            if part.document is not None:
+                document = BufferedInputFile(
+                    part.document.content.encode(), filename=part.document.filename
+                )
+                sent = await bot.send_document(chat_id, document, caption=part.text)
+            else:
+                sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
+        except TelegramRetryAfter as error:
+            raise SendError(
+                "429 flood control", permanent=False, retry_after=error.retry_after
+            ) from error
+        except TelegramForbiddenError as error:
+            raise SendError(f"403 {error.message}", permanent=True, unreachable=True) from error
+        except (TelegramServerError, TelegramNetworkError) as error:
+            raise SendError(f"telegram: {error.message}", permanent=False) from error
+        except TelegramAPIError as error:
+            raise SendError(f"telegram: {error.message}", permanent=True) from error
+        return sent.message_id
+
+
+def _markup(part: Part) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if part.contact_button is not None:
+        rows = [[KeyboardButton(text=part.contact_button, request_contact=True)]]
+        rows += [[KeyboardButton(text=label)] for label in part.text_buttons]
+        return ReplyKeyboardMarkup(keyboard=rows, one_time_keyboard=True, resize_keyboard=True)
+    if part.buttons:
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=label, callback_data=data)]
+                for label, data in part.buttons
+            ]
+        )
+    return None

@@ -1,0 +1,139 @@
+"""The python-telegram-bot driver: PTB's Bot for the Bot API calls and its Update model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.channels.telegram import ParsedUpdate, Part, to_incoming
+from bot.delivery import SendError
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+class PtbApi:
+    def __init__(self, token: str, api_url: str) -> None:
+        self._token, self._api_url = token, api_url.rstrip("/")
+        self.bot: Bot | None = None
+
+    async def open(self) -> None:
+        # few connections: httpx's pool slows down with many requests in flight
+        # (shared/PERFORMANCE.md); the outbox sends at most a handful at a time
+        self.bot = Bot(
+            self._token,
+            base_url=f"{self._api_url}/bot",
+            base_file_url=f"{self._api_url}/file/bot",
+            request=HTTPXRequest(connection_pool_size=8),
+            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=40),
+        )
+        await self.bot.initialize()
+
+    async def close(self) -> None:
+        if self.bot is not None:
+            await self.bot.shutdown()
+
+    def _bot(self) -> Bot:
+        assert self.bot is not None, "the driver is not open"
+        return self.bot
+
+    async def get_updates(self, offset: int | None, wait: int) -> list[ParsedUpdate]:
+        updates = await self._bot().get_updates(
+            offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES
+        )
+        return [self._parsed(update) for update in updates]
+
+    def parse(self, data: dict[str, Any]) -> ParsedUpdate:
+        return self._parsed(Update.de_json(data, self.bot))
+
+    @staticmethod
+    def _parsed(update: Update) -> ParsedUpdate:
+        message = update.message
+        if message is not None and message.from_user is not None:
+            user, contact = message.from_user, message.contact
+            return ParsedUpdate(
+                update.update_id,
+                to_incoming(
+                    update.update_id,
+                    chat_id=message.chat.id,
+                    chat_type=message.chat.type,
+                    user_id=user.id,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    text=message.text or message.caption,
+                    contact_phone=contact.phone_number if contact else None,
+                    contact_user_id=contact.user_id if contact else None,
+                ),
+            )
+        query = update.callback_query
+        if query is not None:
+            user = query.from_user
+            chat = query.message.chat if query.message is not None else None
+            return ParsedUpdate(
+                update.update_id,
+                to_incoming(
+                    update.update_id,
+                    chat_id=chat.id if chat else user.id,
+                    chat_type=chat.type if chat else "private",
+                    user_id=user.id,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    data=query.data or "",
+                ),
+                callback_id=query.id,
+            )
+        return ParsedUpdate(update.update_id, None)
+
+    async def answer_callback(self, callback_id: str) -> None:
+        await self._bot().answer_callback_query(callback_id)
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self._bot().set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    async def delete_webhook(self) -> None:
+        await self._bot().delete_webhook()
+
+    async def send_part(self, chat_id: int, part: Part) -> int:
+        bot = self._bot()
+        try:
+            if part.document is not None:
+                document = InputFile(
+                    part.document.content.encode(), filename=part.document.filename
+                )
+                sent = await bot.send_document(chat_id, document, caption=part.text)
+            else:
+                sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise SendError("429 flood control", permanent=False, retry_after=seconds) from error
+        except Forbidden as error:
+            raise SendError(f"403 {error.message}", permanent=True, unreachable=True) from error
+        except NetworkError as error:  # includes timeouts and 5xx answers
+            raise SendError(f"telegram: {error.message}", permanent=False) from error
+        except TelegramError as error:
+            raise SendError(f"telegram: {error.message}", permanent=True) from error
+        return sent.message_id
+
+
+def _markup(part: Part) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if part.contact_button is not None:
+        rows = [[KeyboardButton(part.contact_button, request_contact=True)]]
+        rows += [[KeyboardButton(label)] for label in part.text_buttons]
+        return ReplyKeyboardMarkup(rows, one_time_keyboard=True, resize_keyboard=True)
+    if part.buttons:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=data)] for label, data in part.buttons]
+        )
+    return None

@@ -1,0 +1,110 @@
+"""WhatsApp and SMS through Twilio: inbound form webhooks in, messages out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from bot.delivery import SendError
+from bot.rendering import Rendered, split_text
+from flows.incoming import Incoming
+from flows.phones import normalize_phone
+
+log = logging.getLogger(__name__)
+WHATSAPP, SMS = "whatsapp", "sms"
+BODY_LIMIT = 1600  # characters in one Twilio message body
+SEND_TIMEOUT = 15  # seconds
+OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
+OUTSIDE_WINDOW = 63016  # free-form WhatsApp message outside the 24-hour window
+
+
+def parse_inbound(form: Mapping[str, str]) -> Incoming | None:
+    """The Incoming of a Twilio inbound webhook, WhatsApp or SMS; None if unusable."""
+    sender = form.get("From", "")
+    channel = WHATSAPP if sender.startswith("whatsapp:") else SMS
+    phone = normalize_phone(sender)
+    if phone is None:
+        return None
+    return Incoming(
+        channel=channel,
+        external_id=phone,
+        text=form.get("Body") or form.get("ButtonText") or "",
+        choice=form.get("ButtonPayload") or None,
+        phone=phone,
+        profile_name=form.get("ProfileName") or None,
+        inbound_id=form.get("MessageSid") or None,
+    )
+
+
+def signature_valid(auth_token: str, url: str, form: Mapping[str, str], signature: str) -> bool:
+    return bool(RequestValidator(auth_token).validate(url, dict(form), signature))
+
+
+class TwilioChannel:
+    """One Twilio sender: `whatsapp` (addresses get the `whatsapp:` prefix) or `sms`."""
+
+    def __init__(self, name: str, client: Client, sender: str, status_callback: str | None) -> None:
+        self.name, self.client, self.sender = name, client, sender
+        self.status_callback = status_callback
+        self.running = True
+
+    def _to(self, number: str) -> str:
+        return f"whatsapp:{number}" if self.name == WHATSAPP else number
+
+    def _from(self) -> str:
+        bare = self.sender.removeprefix("whatsapp:")
+        return f"whatsapp:{bare}" if self.name == WHATSAPP else bare
+
+    async def send(self, address: str, message: Rendered) -> str | None:
+        if message.template_sid is not None:
+            variables = json.dumps(message.template_variables, ensure_ascii=False)
+            return await self._create(
+                address, content_sid=message.template_sid, content_variables=variables
+            )
+        text = message.numbered()
+        if message.attachment is not None:
+            text = f"{text}\n\n{message.attachment.filename}:\n{message.attachment.content}"
+        sid = None
+        for body in split_text(text, BODY_LIMIT):
+            sid = await self._create(address, body=body)
+        return sid
+
+    async def _create(self, address: str, **fields: str) -> str:
+        if self.status_callback:
+            fields["status_callback"] = self.status_callback
+        try:
+            # the client's own timeout setting is not applied to requests (twilio 9.13)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                created = await self.client.messages.create_async(
+                    to=self._to(address), from_=self._from(), **fields
+                )
+        except TwilioRestException as error:
+            raise _send_error(error) from error
+        except TwilioException as error:
+            raise SendError(f"twilio: {error}", permanent=False) from error
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise SendError(f"twilio unreachable: {error!r}", permanent=False) from error
+        return str(created.sid)
+
+
+def _send_error(error: TwilioRestException) -> SendError:
+    reason = f"twilio {error.code or error.status}: {error.msg}"
+    if error.code == OPTED_OUT:
+        return SendError(reason, permanent=True, opted_out=True)
+    if error.status == 429 or error.status >= 500:
+        return SendError(reason, permanent=False)
+    return SendError(reason, permanent=True)
+
+
+def twilio_client(account_sid: str, auth_token: str, api_url: str) -> Client:
+    client = Client(account_sid, auth_token, http_client=AsyncTwilioHttpClient())
+    client.api.base_url = api_url.rstrip("/")  # TWILIO_API_URL: another server, or a fake
+    return client

@@ -1,0 +1,138 @@
+"""The HTTP server: platform webhooks, delivery reports, health and metrics."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from json import JSONDecodeError
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.channels.telegram import TelegramChannel
+from bot.channels.twilio import parse_inbound, signature_valid
+from bot.delivery import Delivery
+from flows.incoming import Incoming
+from storage.unit_of_work import Database
+
+log = logging.getLogger(__name__)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+Handler = Callable[[Incoming], Awaitable[None]]
+
+
+class WebApp:
+    """The Starlette application; every route answers 5xx when the update could not be
+    stored, so that the platform delivers it again."""
+
+    def __init__(
+        self,
+        database: Database,
+        delivery: Delivery,
+        handle: Handler,
+        *,
+        telegram: TelegramChannel | None = None,
+        telegram_secret: str | None = None,
+        twilio_auth_token: str | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        self.database, self.delivery, self.handle = database, delivery, handle
+        self.telegram, self.telegram_secret = telegram, telegram_secret
+        self.twilio_auth_token = twilio_auth_token
+        self.public_url = (public_url or "").rstrip("/")
+        self.channels_running: Callable[[], bool] = lambda: True
+        self.app = Starlette(
+            routes=[
+                Route("/telegram/webhook", self.telegram_webhook, methods=["POST"]),
+                Route("/twilio/inbound", self.twilio_inbound, methods=["POST"]),
+                Route("/twilio/status", self.twilio_status, methods=["POST"]),
+                Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/metrics", self.metrics, methods=["GET"]),
+            ]
+        )
+
+    async def telegram_webhook(self, request: Request) -> Response:
+        if self.telegram is None or not self.telegram_secret:
+            return PlainTextResponse("telegram webhook not configured", status_code=404)
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.telegram_secret.encode()):
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            update: dict[str, Any] = await request.json()
+        except (JSONDecodeError, UnicodeDecodeError):
+            return PlainTextResponse("not JSON", status_code=400)
+        try:
+            await self.telegram.feed(update)
+        except Exception:
+            log.exception("telegram update %s not handled", update.get("update_id"))
+            return PlainTextResponse("try again", status_code=503)
+        return PlainTextResponse("ok")
+
+    async def _twilio_form(self, request: Request) -> dict[str, str] | None:
+        """The form, if its X-Twilio-Signature is right for our public address."""
+        if not self.twilio_auth_token:
+            return None
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        url = self.public_url + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        signature = request.headers.get("X-Twilio-Signature", "")
+        return form if signature_valid(self.twilio_auth_token, url, form, signature) else None
+
+    async def twilio_inbound(self, request: Request) -> Response:
+        form = await self._twilio_form(request)
+        if form is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        incoming = parse_inbound(form)
+        if incoming is None:
+            log.warning("twilio inbound without a usable sender: %s", form.get("From"))
+            return Response(EMPTY_TWIML, media_type="text/xml")
+        try:
+            await self.handle(incoming)
+        except Exception:
+            log.exception("twilio message %s not handled", form.get("MessageSid"))
+            return PlainTextResponse("try again", status_code=503)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def twilio_status(self, request: Request) -> Response:
+        form = await self._twilio_form(request)
+        if form is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+        try:
+            known = await self.delivery.record_status(sid, status, form.get("ErrorCode") or None)
+        except Exception:
+            log.exception("status of %s not recorded", sid)
+            return PlainTextResponse("try again", status_code=503)
+        if not known:
+            log.info("status %s for a message we do not know: %s", status, sid)
+        return PlainTextResponse("ok")
+
+    async def healthz(self, request: Request) -> Response:
+        problems = []
+        try:
+            async with self.database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            problems.append(f"database: {type(error).__name__}")
+        if not self.channels_running():
+            problems.append("a channel is not running")
+        if problems:
+            return JSONResponse({"status": "unhealthy", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        metrics = self.delivery.metrics
+        async with self.database.unit_of_work() as uow:
+            depth = await uow.outbox.depth()
+        metrics.outbox_depth.clear()
+        for (channel, priority), count in depth.items():
+            metrics.outbox_depth.labels(channel, str(priority)).set(count)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

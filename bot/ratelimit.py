@@ -1,0 +1,64 @@
+"""Token buckets: the platforms' sending limits, kept on our side."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable
+
+
+class TokenBucket:
+    """`rate` sends a second on average, up to `burst` at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            self._refill()
+            while self.tokens < 1:
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+                self._refill()
+            self.tokens -= 1
+
+    @property
+    def idle(self) -> bool:
+        self._refill()
+        return self.tokens >= self.burst
+
+
+class RateLimits:
+    """A bucket per channel (the bot or sender overall) and, where set, per chat."""
+
+    MAX_CHATS = 10_000  # idle per-chat buckets are forgotten past this many
+
+    def __init__(
+        self,
+        per_channel: dict[str, float],
+        per_chat: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
+        self._channels = {
+            name: TokenBucket(rate, max(rate, 1.0)) for name, rate in per_channel.items()
+        }
+        self._chat_limits = per_chat or {}
+        self._chats: dict[Hashable, TokenBucket] = {}
+
+    async def acquire(self, channel: str, address: str) -> None:
+        if channel in self._chat_limits:
+            key = (channel, address)
+            bucket = self._chats.get(key)
+            if bucket is None:
+                if len(self._chats) >= self.MAX_CHATS:
+                    self._chats = {k: b for k, b in self._chats.items() if not b.idle}
+                bucket = self._chats[key] = TokenBucket(*self._chat_limits[channel])
+            await bucket.acquire()
+        if channel in self._channels:
+            await self._channels[channel].acquire()

@@ -1,0 +1,101 @@
+"""`cisono run`: the HTTP server, the Telegram driver and the delivery workers, together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+
+import uvicorn
+
+from bot.app import App, platform_channels
+from bot.channels.telegram import TelegramChannel
+from bot.delivery import Channel
+from bot.http import WebApp
+from bot.settings import Settings
+from flows.config import Clock
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Everything `cisono run` starts; `start` returns once /healthz can answer 200."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        channels: Mapping[str, Channel] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.channels = dict(channels if channels is not None else platform_channels(settings))
+        self.app = App.build(settings, self.channels, clock)
+        telegram = self.channels.get("telegram")
+        self.telegram = telegram if isinstance(telegram, TelegramChannel) else None
+        self.web = WebApp(
+            self.app.database,
+            self.app.delivery,
+            self.app.handle,
+            telegram=self.telegram if settings.telegram_webhook_url else None,
+            telegram_secret=settings.telegram_webhook_secret,
+            twilio_auth_token=settings.twilio_auth_token,
+            public_url=settings.public_url,
+        )
+        self.web.channels_running = self._channels_running
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.server: uvicorn.Server | None = None
+
+    def _channels_running(self) -> bool:
+        return self.telegram is None or self.telegram.running
+
+    async def start(self) -> None:
+        await self.app.check_schema()
+        config = uvicorn.Config(
+            self.web.app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self.server = uvicorn.Server(config)
+        self._tasks.append(asyncio.create_task(self.server.serve(), name="http"))
+        while not self.server.started:
+            if self._tasks[0].done():
+                await self._tasks[0]  # raises why it could not start (port taken...)
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+        if self.telegram is not None:
+            await self.telegram.start(self.app.handle)
+        self._tasks.append(
+            asyncio.create_task(self.app.delivery.run(self.stopping), name="delivery")
+        )
+
+    @property
+    def port(self) -> int:
+        """The port really bound (CISONO_HTTP_PORT=0 picks a free one)."""
+        assert self.server is not None and self.server.servers
+        return int(self.server.servers[0].sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.app.close()
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        await self.start()
+        log.warning("cisono is running on http://%s:%s", self.settings.http_host, self.port)
+        http = self._tasks[0]
+        # uvicorn catches SIGTERM itself while serving, and then stops the HTTP task
+        await asyncio.wait(
+            [asyncio.create_task(self.stopping.wait()), http], return_when=asyncio.FIRST_COMPLETED
+        )
+        await self.stop()
