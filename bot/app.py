@@ -22,7 +22,7 @@ from flows.incoming import Incoming
 from storage.migrate import current_revision, head_revision
 from storage.unit_of_work import Database
 
-TELEGRAM_PER_CHAT = (1.0, 3.0)  # a message a second in one chat, short bursts allowed
+TELEGRAM_CHAT_BURST = 3.0
 
 
 class DatabaseNotReady(Exception):
@@ -56,7 +56,8 @@ class App:
                 WHATSAPP: settings.twilio_whatsapp_rate,
                 SMS: settings.twilio_sms_rate,
             },
-            per_chat={"telegram": TELEGRAM_PER_CHAT},
+            # one chat: on average this many a second, short bursts of a reply's few messages
+            per_chat={"telegram": (settings.telegram_chat_rate, TELEGRAM_CHAT_BURST)},
         )
         delivery = Delivery(
             database,

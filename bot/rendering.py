@@ -46,7 +46,7 @@ def split_text(text: str, limit: int) -> list[str]:
             cut = limit
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
-    parts.append(text)
+    parts.append(text.rstrip())
     return [p for p in parts if p] or [" "]
 
 

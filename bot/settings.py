@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: str | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_rate: float = Field(30.0, validation_alias="TELEGRAM_RATE_LIMIT")  # messages/s
+    telegram_chat_rate: float = Field(1.0, validation_alias="TELEGRAM_CHAT_RATE_LIMIT")
 
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")

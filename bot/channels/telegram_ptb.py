@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -115,7 +116,9 @@ class PtbApi:
             else:
                 sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
         except RetryAfter as error:
-            wait = error.retry_after
+            with warnings.catch_warnings():  # int today, timedelta tomorrow: both handled
+                warnings.simplefilter("ignore")
+                wait = error.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             raise SendError("429 flood control", permanent=False, retry_after=seconds) from error
         except Forbidden as error:

@@ -1,0 +1,92 @@
+"""`cisono run` in-process against the fake Bot API and the fake Twilio, for end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bot.runner import Runner
+from bot.settings import Settings
+from storage.tables import ChannelAccount, OutboxMessage, Person
+from storage.unit_of_work import Database
+from tests.fake_telegram import FakeTelegram
+from tests.fake_twilio import FakeTwilio
+
+WEBHOOK_SECRET = "s3cret-webhook-token"
+WHATSAPP_FROM = "+14155238886"
+SMS_FROM = "+15005550006"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_for(
+    database_url: str,
+    *,
+    telegram: FakeTelegram | None = None,
+    driver: str = "aiogram",
+    webhook: bool = False,
+    twilio: FakeTwilio | None = None,
+    **extra: Any,
+) -> Settings:
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    values: dict[str, Any] = {
+        "CISONO_DATABASE_URL": database_url,
+        "CISONO_HTTP_PORT": port,
+        "CISONO_PUBLIC_URL": public,
+        "TELEGRAM_CHAT_RATE_LIMIT": 100,  # conversations here, not pacing (test_delivery.py)
+    }
+    if telegram is not None:
+        values |= {
+            "TELEGRAM_BOT_TOKEN": telegram.token,
+            "TELEGRAM_API_URL": telegram.url,
+            "TELEGRAM_DRIVER": driver,
+        }
+        if webhook:
+            values |= {
+                "TELEGRAM_WEBHOOK_URL": f"{public}/telegram/webhook",
+                "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            }
+    if twilio is not None:
+        values |= {
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+            "TWILIO_SMS_FROM": SMS_FROM,
+            "TWILIO_API_URL": twilio.url,
+        }
+    return Settings(**(values | extra))
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Runner]:
+    runner = Runner(settings)
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+async def outbox(database: Database) -> list[OutboxMessage]:
+    async with database.unit_of_work() as uow:
+        from sqlmodel import col, select
+
+        rows = await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))
+        return list(rows.all())
+
+
+async def account(database: Database, channel: str, external_id: str) -> ChannelAccount | None:
+    async with database.unit_of_work() as uow:
+        return await uow.people.account(channel, external_id)
+
+
+async def people(database: Database) -> list[Person]:
+    async with database.unit_of_work() as uow:
+        return list(await uow.people.all())
