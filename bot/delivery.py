@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
 FALLBACK_CHANNELS = ("telegram", "sms")  # where a WhatsApp message goes when it cannot
+PROGRESS = {"sent": 1, "delivered": 2, "read": 3}
 
 
 class SendError(Exception):
@@ -259,6 +260,6 @@ class Delivery:
                 if error_code == "21610":
                     await self._flag_account(uow, row, self.clock.now(), opted_out=True)
                 await uow.outbox.mark_failed(row, reason)
-            elif status in ("delivered", "read") and row.status == "sent":
-                row.status = status
+            elif PROGRESS.get(status, 0) > PROGRESS.get(row.status, 0):
+                row.status = status  # reports can arrive out of order: only move forward
             return True

@@ -11,6 +11,7 @@ import uvicorn
 
 from bot.app import App, platform_channels
 from bot.channels.telegram import TelegramChannel
+from bot.channels.twilio import TwilioChannel
 from bot.delivery import Channel
 from bot.http import WebApp
 from bot.settings import Settings
@@ -85,6 +86,9 @@ class Runner:
         if self.telegram is not None:
             await self.telegram.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for channel in self.channels.values():
+            if isinstance(channel, TwilioChannel):
+                await channel.close()
         await self.app.close()
 
     async def run_until_signalled(self) -> None:

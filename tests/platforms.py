@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+from sqlmodel import col, select
 
 from bot.runner import Runner
 from bot.settings import Settings
@@ -74,10 +77,19 @@ async def running(settings: Settings) -> AsyncIterator[Runner]:
         await runner.stop()
 
 
+async def settled(database: Database, within: float = 10.0) -> list[OutboxMessage]:
+    """The outbox once nothing is waiting or being sent."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        rows = await outbox(database)
+        if all(r.status not in ("queued", "sending") for r in rows):
+            return rows
+        assert asyncio.get_running_loop().time() < deadline, [(r.id, r.status) for r in rows]
+        await asyncio.sleep(0.02)
+
+
 async def outbox(database: Database) -> list[OutboxMessage]:
     async with database.unit_of_work() as uow:
-        from sqlmodel import col, select
-
         rows = await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))
         return list(rows.all())
 

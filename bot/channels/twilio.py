@@ -56,6 +56,11 @@ class TwilioChannel:
         self.status_callback = status_callback
         self.running = True
 
+    async def close(self) -> None:
+        session = getattr(self.client.http_client, "session", None)
+        if session is not None and not session.closed:
+            await session.close()
+
     def _to(self, number: str) -> str:
         return f"whatsapp:{number}" if self.name == WHATSAPP else number
 

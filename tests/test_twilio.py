@@ -1,0 +1,242 @@
+"""WhatsApp and SMS end to end: `cisono run` against a fake Twilio over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.runner import Runner
+from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE
+from flows.messages import Reply
+from storage.tables import OutboxMessage
+from tests.fake_telegram import FakeTelegram
+from tests.fake_twilio import FakeTwilio
+from tests.platforms import account, outbox, people, running, settings_for, settled
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+MARIA = "+393331112222"
+WA_MARIA = f"whatsapp:{MARIA}"
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def bot(twilio: FakeTwilio, database_url: str) -> AsyncIterator[Runner]:
+    async with running(settings_for(database_url, twilio=twilio)) as runner:
+        yield runner
+
+
+def inbound_url(runner: Runner) -> str:
+    return f"http://127.0.0.1:{runner.port}/twilio/inbound"
+
+
+async def says(twilio: FakeTwilio, runner: Runner, text: str, sender: str = WA_MARIA, **kw: str):
+    """Maria writes; returns every body she has received so far, once the answer arrived."""
+    before = len(twilio.bodies_to(sender))
+    status, _ = await twilio.send_inbound(
+        inbound_url(runner), sender, text, profile_name="Maria Rossi", **kw
+    )
+    assert status == 200
+    await twilio.wait_for(lambda: len(twilio.bodies_to(sender)) > before)
+    await settled(runner.app.database)
+    return twilio.bodies_to(sender)
+
+
+async def test_sign_up_on_whatsapp_typing_words(bot: Runner, twilio: FakeTwilio):
+    bodies = await says(twilio, bot, "Buongiorno")
+    assert "In che lingua preferisci" in bodies[-1]
+    assert bodies[-1].endswith("1. Italiano\n2. English")
+
+    await says(twilio, bot, "1")
+    bodies = await says(twilio, bot, "sì")
+    assert "Come ti chiami?" in bodies[-1]
+    assert "1. Sì, sono Maria Rossi" in bodies[-1]  # from WhatsApp's ProfileName
+    await says(twilio, bot, "sì")
+    await twilio.wait_for(lambda: "Chi sei" in twilio.bodies_to(WA_MARIA)[-1])
+    await says(twilio, bot, "famiglia")
+    await twilio.wait_for(lambda: "Cosa vuoi fare?" in twilio.bodies_to(WA_MARIA)[-1])
+
+    (person,) = await people(bot.app.database)
+    assert (person.name, person.phone) == ("Maria Rossi", MARIA)
+    assert all(m["from"] == "whatsapp:+14155238886" for m in twilio.messages)
+
+
+async def test_a_quick_reply_button_is_a_choice(bot: Runner, twilio: FakeTwilio):
+    await says(twilio, bot, "ciao")
+    bodies = await says(twilio, bot, "English", button_payload="en", button_text="English")
+    assert "Do you agree?" in bodies[-1]
+
+
+async def test_sms_works_the_same_way(bot: Runner, twilio: FakeTwilio):
+    bodies = await says(twilio, bot, "ciao", sender=MARIA)
+    assert "In che lingua" in bodies[-1]
+    assert twilio.messages_to(MARIA)[0]["from"] == "+15005550006"
+    assert await account(bot.app.database, "sms", MARIA) is not None
+
+
+async def test_a_forged_signature_is_refused_and_nothing_stored(bot: Runner, twilio: FakeTwilio):
+    status, _ = await twilio.send_inbound(inbound_url(bot), WA_MARIA, "ciao", forged=True)
+    assert status == 403
+    status, _ = await twilio.send_inbound(
+        inbound_url(bot), WA_MARIA, "ciao", signed_url="https://elsewhere.example/twilio/inbound"
+    )
+    assert status == 403
+    assert await people(bot.app.database) == []
+    assert twilio.messages == []
+
+
+async def test_a_retried_webhook_is_handled_once(bot: Runner, twilio: FakeTwilio):
+    url = inbound_url(bot)
+    for _ in range(3):  # Twilio retries when it thinks we did not answer
+        assert (await twilio.send_inbound(url, WA_MARIA, "ciao", message_sid="SM" + "1" * 32))[
+            0
+        ] == 200
+    await twilio.wait_for(lambda: len(twilio.messages) >= 1)
+    bodies = await says(twilio, bot, "1")
+    assert len(bodies) == 2
+
+
+async def test_delivery_reports_are_recorded(bot: Runner, twilio: FakeTwilio):
+    await says(twilio, bot, "ciao")
+    (sent,) = twilio.messages
+    assert await twilio.report(sent["sid"], "sent", "delivered", "read") == [200, 200, 200]
+    (row,) = await outbox(bot.app.database)
+    assert (row.provider_id, row.provider_status, row.status) == (sent["sid"], "read", "read")
+
+
+async def test_a_forged_delivery_report_is_refused(bot: Runner, twilio: FakeTwilio):
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"http://127.0.0.1:{bot.port}/twilio/status",
+            data={"MessageSid": "SM1", "MessageStatus": "failed"},
+            headers={"X-Twilio-Signature": "bogus"},
+        ) as response,
+    ):
+        assert response.status == 403
+
+
+async def test_stop_opts_out_and_start_opts_back_in(bot: Runner, twilio: FakeTwilio):
+    await says(twilio, bot, "ciao")
+    bodies = await says(twilio, bot, "STOP")
+    assert "non ti invierò più avvisi" in bodies[-1]
+    wa = await account(bot.app.database, "whatsapp", MARIA)
+    assert wa is not None and wa.opted_out_at is not None
+    await says(twilio, bot, "START")
+    wa = await account(bot.app.database, "whatsapp", MARIA)
+    assert wa is not None and wa.opted_out_at is None
+
+
+async def test_error_21610_marks_the_number_opted_out(bot: Runner, twilio: FakeTwilio):
+    twilio.opt_out(MARIA)
+    await twilio.send_inbound(inbound_url(bot), WA_MARIA, "ciao")
+    database = bot.app.database
+    await twilio.wait_for(lambda: len(twilio.rejected) == 1)
+    for _ in range(200):
+        rows = await outbox(database)
+        if rows and rows[0].status == "failed":
+            break
+        await twilio.wait_for(lambda: True, timeout=0.02)
+    (row,) = await outbox(database)
+    assert row.status == "failed" and row.failure_reason and "21610" in row.failure_reason
+    wa = await account(database, "whatsapp", MARIA)
+    assert wa is not None and wa.opted_out_at is not None
+
+
+async def test_429_and_500_are_retried(bot: Runner, twilio: FakeTwilio):
+    twilio.fail_next(500)
+    await says(twilio, bot, "ciao")
+    twilio.fail_next(429, retry_after=1)
+    bodies = await says(twilio, bot, "1")
+    assert "Sei d'accordo?" in bodies[-1]
+    rows = await outbox(bot.app.database)
+    assert [r.attempts for r in rows] == [2, 2]
+
+
+async def outside_the_window(runner: Runner, twilio: FakeTwilio) -> None:
+    """Maria wrote 25 hours ago; now the cooperative has something to tell her."""
+    await says(twilio, runner, "ciao")
+    twilio.close_window(MARIA)
+    async with runner.app.database.unit_of_work() as uow:
+        wa = await uow.people.account("whatsapp", MARIA)
+        assert wa is not None and wa.last_inbound_at is not None
+        wa.last_inbound_at -= timedelta(hours=25)
+        uow.outbox.add(
+            OutboxMessage(
+                person_id=wa.person_id,
+                account_id=wa.id,
+                channel="whatsapp",
+                address=MARIA,
+                locale="it",
+                timezone="Europe/Rome",
+                body=Reply("roles.approved", {"role": "volontario"}).to_json(),
+            )
+        )
+    runner.app.delivery.poke()
+
+
+async def test_outside_the_window_a_template_is_used(
+    twilio: FakeTwilio, database_url: str, tmp_path: Path
+):
+    templates = tmp_path / "templates.json"
+    templates.write_text(
+        json.dumps(
+            {"default": {"it": {"content_sid": "HX" + "a" * 32, "variables": {"1": "text"}}}}
+        )
+    )
+    settings = settings_for(database_url, twilio=twilio, TWILIO_TEMPLATES=str(templates))
+    async with running(settings) as runner:
+        await outside_the_window(runner, twilio)
+        await twilio.wait_for(lambda: twilio.messages[-1]["content_sid"] is not None)
+    template = twilio.messages[-1]
+    assert template["content_sid"] == "HX" + "a" * 32
+    assert "confermato il tuo ruolo di volontario" in template["content_variables"]["1"]
+    assert not [c for c in twilio.callbacks if c.get("ErrorCode") == "63016"]
+
+
+async def test_outside_the_window_without_template_telegram_is_used(
+    twilio: FakeTwilio, database_url: str
+):
+    telegram = FakeTelegram()
+    await telegram.start()
+    try:
+        settings = settings_for(database_url, twilio=twilio, telegram=telegram)
+        async with running(settings) as runner:
+            # Maria uses Telegram too, shared her contact there, and so is one person
+            await says(twilio, runner, "ciao")
+            await telegram.user_sends_text(4242, "ciao")
+            await telegram.wait_for_texts(4242, 1)
+            async with runner.app.database.unit_of_work() as uow:
+                wa = await uow.people.account("whatsapp", MARIA)
+                tg = await uow.people.account("telegram", "4242")
+                assert wa is not None and tg is not None
+                tg.person_id = wa.person_id
+            await outside_the_window(runner, twilio)
+            texts = await telegram.wait_for_texts(4242, 2)
+        assert "confermato il tuo ruolo di volontario" in texts[-1]
+    finally:
+        await telegram.stop()
+
+
+async def test_outside_the_window_with_no_way_the_failure_says_why(bot: Runner, twilio: FakeTwilio):
+    await outside_the_window(bot, twilio)
+    database = bot.app.database
+    for _ in range(200):
+        rows = await outbox(database)
+        if rows[-1].status == "failed":
+            break
+        await twilio.wait_for(lambda: True, timeout=0.02)
+    assert (rows[-1].status, rows[-1].failure_reason) == ("failed", OUTSIDE_NO_TEMPLATE)
+    assert len(twilio.messages) == 1  # only the welcome, inside the window
