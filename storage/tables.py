@@ -51,6 +51,15 @@ def _json(default: Any) -> Any:
     return Field(default_factory=default, sa_column=sa.Column(sa.JSON(), nullable=False))
 
 
+def _person_fk() -> Any:
+    """The owning person; rows go when the person is erased."""
+    return Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+
+
 class Person(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str | None = Field(default=None, max_length=120)
@@ -68,11 +77,7 @@ class ChannelAccount(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_account_external"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    person_id: int = _person_fk()
     channel: str = Field(max_length=20)
     external_id: str = Field(max_length=64)
     created_at: datetime = _now()
@@ -86,11 +91,7 @@ class PersonRole(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("person_id", "role", name="uq_person_role"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    person_id: int = _person_fk()
     role: str = Field(max_length=20)
     status: str = Field(default="active", max_length=10)  # active | pending
     granted_by: str | None = Field(default=None, max_length=40)

@@ -18,6 +18,8 @@ from bot.ratelimit import RateLimits
 from bot.settings import Settings
 from storage.migrate import upgrade
 from storage.unit_of_work import Database
+from tests.fake_telegram import FakeTelegram
+from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeClock, RecordingChannel
 
 POSTGRES_URL = os.environ.get(
@@ -124,3 +126,21 @@ async def app(database: Database, clock: FakeClock, channel: RecordingChannel) -
     channels = {name: channel for name in ("terminal", "telegram", "whatsapp", "sms")}
     # conversations are tested here, not the platforms' rate limits (tests/test_delivery.py)
     return App.build(settings, channels, clock, database, limits=RateLimits({}))
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API; at the end, every call the bot made must have matched the spec."""
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+    assert fake.violations == [], "the bot spoke something else than the Bot API"
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio()
+    await fake.start()
+    yield fake
+    await fake.stop()

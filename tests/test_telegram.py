@@ -10,19 +10,18 @@ import pytest
 from bot.runner import Runner
 from flows.incoming import Incoming
 from tests.fake_telegram import FakeTelegram
-from tests.platforms import WEBHOOK_SECRET, account, outbox, people, running, settings_for
+from tests.platforms import (
+    WEBHOOK_SECRET,
+    account,
+    outbox,
+    people,
+    running,
+    settings_for,
+    settled,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the engine is tested elsewhere
 MARIA = 4242
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert fake.violations == [], "the bot spoke something else than the Bot API"
 
 
 @pytest.fixture(params=["aiogram-polling", "aiogram-webhook", "ptb-polling", "ptb-webhook"])
@@ -159,16 +158,8 @@ async def test_a_user_who_blocked_the_bot_is_not_retried(
     telegram.block(MARIA)
     await telegram.user_sends_text(MARIA, "ciao")
     database = polling_bot.app.database
-
-    async def failed() -> bool:
-        return [r.status for r in await outbox(database)] == ["failed"]
-
     await telegram.wait_for(lambda: bool(telegram.calls_to("sendMessage")))
-    for _ in range(100):
-        if await failed():
-            break
-        await telegram.wait_for(lambda: True, timeout=0.05)
-    (row,) = await outbox(database)
+    (row,) = await settled(database)
     assert row.status == "failed" and row.attempts == 1
     assert row.failure_reason is not None and "blocked" in row.failure_reason
     tg_account = await account(database, "telegram", str(MARIA))

@@ -23,14 +23,6 @@ WA_MARIA = f"whatsapp:{MARIA}"
 
 
 @pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def bot(twilio: FakeTwilio, database_url: str) -> AsyncIterator[Runner]:
     async with running(settings_for(database_url, twilio=twilio)) as runner:
         yield runner
@@ -144,12 +136,7 @@ async def test_error_21610_marks_the_number_opted_out(bot: Runner, twilio: FakeT
     await twilio.send_inbound(inbound_url(bot), WA_MARIA, "ciao")
     database = bot.app.database
     await twilio.wait_for(lambda: len(twilio.rejected) == 1)
-    for _ in range(200):
-        rows = await outbox(database)
-        if rows and rows[0].status == "failed":
-            break
-        await twilio.wait_for(lambda: True, timeout=0.02)
-    (row,) = await outbox(database)
+    (row,) = await settled(database)
     assert row.status == "failed" and row.failure_reason and "21610" in row.failure_reason
     wa = await account(database, "whatsapp", MARIA)
     assert wa is not None and wa.opted_out_at is not None
@@ -207,36 +194,27 @@ async def test_outside_the_window_a_template_is_used(
 
 
 async def test_outside_the_window_without_template_telegram_is_used(
-    twilio: FakeTwilio, database_url: str
+    twilio: FakeTwilio, telegram: FakeTelegram, database_url: str
 ):
-    telegram = FakeTelegram()
-    await telegram.start()
-    try:
-        settings = settings_for(database_url, twilio=twilio, telegram=telegram)
-        async with running(settings) as runner:
-            # Maria uses Telegram too, shared her contact there, and so is one person
-            await says(twilio, runner, "ciao")
-            await telegram.user_sends_text(4242, "ciao")
-            await telegram.wait_for_texts(4242, 1)
-            async with runner.app.database.unit_of_work() as uow:
-                wa = await uow.people.account("whatsapp", MARIA)
-                tg = await uow.people.account("telegram", "4242")
-                assert wa is not None and tg is not None
-                tg.person_id = wa.person_id
-            await outside_the_window(runner, twilio)
-            texts = await telegram.wait_for_texts(4242, 2)
-        assert "confermato il tuo ruolo di volontario" in texts[-1]
-    finally:
-        await telegram.stop()
+    settings = settings_for(database_url, twilio=twilio, telegram=telegram)
+    async with running(settings) as runner:
+        await says(twilio, runner, "ciao")
+        await telegram.user_sends_text(4242, "ciao")
+        await telegram.wait_for_texts(4242, 1)
+        async with runner.app.database.unit_of_work() as uow:
+            # one person on both, as sharing her contact on Telegram would link them
+            wa = await uow.people.account("whatsapp", MARIA)
+            tg = await uow.people.account("telegram", "4242")
+            assert wa is not None and tg is not None
+            tg.person_id = wa.person_id
+        await outside_the_window(runner, twilio)
+        texts = await telegram.wait_for_texts(4242, 2)
+    assert "confermato il tuo ruolo di volontario" in texts[-1]
+    assert not [m for m in twilio.messages if "confermato" in (m["body"] or "")]
 
 
 async def test_outside_the_window_with_no_way_the_failure_says_why(bot: Runner, twilio: FakeTwilio):
     await outside_the_window(bot, twilio)
-    database = bot.app.database
-    for _ in range(200):
-        rows = await outbox(database)
-        if rows[-1].status == "failed":
-            break
-        await twilio.wait_for(lambda: True, timeout=0.02)
+    rows = await settled(bot.app.database)
     assert (rows[-1].status, rows[-1].failure_reason) == ("failed", OUTSIDE_NO_TEMPLATE)
     assert len(twilio.messages) == 1  # only the welcome, inside the window

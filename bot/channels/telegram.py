@@ -94,6 +94,39 @@ def to_incoming(
     )
 
 
+def from_update(update: Any) -> ParsedUpdate:
+    """A library's Update object (aiogram's and PTB's share these attribute names)."""
+    message, query = update.message, update.callback_query
+    if message is not None and message.from_user is not None:
+        user, contact = message.from_user, message.contact
+        incoming = to_incoming(
+            update.update_id,
+            chat_id=message.chat.id,
+            chat_type=message.chat.type,
+            user_id=user.id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            text=message.text or message.caption,
+            contact_phone=contact.phone_number if contact else None,
+            contact_user_id=contact.user_id if contact else None,
+        )
+        return ParsedUpdate(update.update_id, incoming)
+    if query is not None:
+        user = query.from_user
+        chat = query.message.chat if query.message is not None else None
+        incoming = to_incoming(
+            update.update_id,
+            chat_id=chat.id if chat else user.id,
+            chat_type=chat.type if chat else "private",
+            user_id=user.id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            data=query.data or "",
+        )
+        return ParsedUpdate(update.update_id, incoming, callback_id=query.id)
+    return ParsedUpdate(update.update_id, None)
+
+
 def plan(message: Rendered) -> list[Part]:
     """The Bot API messages for one reply; the keyboard rides on the last text."""
     texts = split_text(message.text, TEXT_LIMIT)

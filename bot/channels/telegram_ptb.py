@@ -18,7 +18,7 @@ from telegram import (
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.channels.telegram import ParsedUpdate, Part, to_incoming
+from bot.channels.telegram import ParsedUpdate, Part, from_update
 from bot.delivery import SendError
 
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -53,48 +53,10 @@ class PtbApi:
         updates = await self._bot().get_updates(
             offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES
         )
-        return [self._parsed(update) for update in updates]
+        return [from_update(update) for update in updates]
 
     def parse(self, data: dict[str, Any]) -> ParsedUpdate:
-        return self._parsed(Update.de_json(data, self.bot))
-
-    @staticmethod
-    def _parsed(update: Update) -> ParsedUpdate:
-        message = update.message
-        if message is not None and message.from_user is not None:
-            user, contact = message.from_user, message.contact
-            return ParsedUpdate(
-                update.update_id,
-                to_incoming(
-                    update.update_id,
-                    chat_id=message.chat.id,
-                    chat_type=message.chat.type,
-                    user_id=user.id,
-                    first_name=user.first_name,
-                    last_name=user.last_name,
-                    text=message.text or message.caption,
-                    contact_phone=contact.phone_number if contact else None,
-                    contact_user_id=contact.user_id if contact else None,
-                ),
-            )
-        query = update.callback_query
-        if query is not None:
-            user = query.from_user
-            chat = query.message.chat if query.message is not None else None
-            return ParsedUpdate(
-                update.update_id,
-                to_incoming(
-                    update.update_id,
-                    chat_id=chat.id if chat else user.id,
-                    chat_type=chat.type if chat else "private",
-                    user_id=user.id,
-                    first_name=user.first_name,
-                    last_name=user.last_name,
-                    data=query.data or "",
-                ),
-                callback_id=query.id,
-            )
-        return ParsedUpdate(update.update_id, None)
+        return from_update(Update.de_json(data, self.bot))
 
     async def answer_callback(self, callback_id: str) -> None:
         await self._bot().answer_callback_query(callback_id)
