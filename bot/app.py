@@ -22,7 +22,7 @@ from flows.incoming import Incoming
 from storage.migrate import current_revision, head_revision
 from storage.unit_of_work import Database
 
-TELEGRAM_CHAT_BURST = 3.0
+CHAT_BURST = 3.0
 
 
 class DatabaseNotReady(Exception):
@@ -57,7 +57,7 @@ class App:
                 SMS: settings.twilio_sms_rate,
             },
             # one chat: on average this many a second, short bursts of a reply's few messages
-            per_chat={"telegram": (settings.telegram_chat_rate, TELEGRAM_CHAT_BURST)},
+            per_chat={"telegram": (settings.telegram_chat_rate, CHAT_BURST)},
         )
         delivery = Delivery(
             database,

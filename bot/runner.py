@@ -97,6 +97,10 @@ class Runner:
             loop.add_signal_handler(signum, self.stopping.set)
         await self.start()
         log.warning("cisono is running on http://%s:%s", self.settings.http_host, self.port)
+        if not self.channels:
+            log.warning(
+                "no messaging platform is configured: set TELEGRAM_BOT_TOKEN or TWILIO_ACCOUNT_SID"
+            )
         http = self._tasks[0]
         # uvicorn catches SIGTERM itself while serving, and then stops the HTTP task
         await asyncio.wait(
