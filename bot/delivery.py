@@ -207,7 +207,7 @@ class Delivery:
         account = await uow.people.account(message.channel, message.address)
         now = self.clock.now()
         if account is not None and window_open(account.last_inbound_at, now):
-            return rendered
+            return self.templates.quick_reply(rendered) or rendered
         template = self.templates.find(reply.key, message.locale)
         if template is not None:
             values = template.values(reply, rendered.numbered(), message.locale, message.timezone)

@@ -218,3 +218,29 @@ async def test_outside_the_window_with_no_way_the_failure_says_why(bot: Runner, 
     rows = await settled(bot.app.database)
     assert (rows[-1].status, rows[-1].failure_reason) == ("failed", OUTSIDE_NO_TEMPLATE)
     assert len(twilio.messages) == 1  # only the welcome, inside the window
+
+
+async def test_short_choices_become_quick_reply_buttons_when_a_template_exists(
+    twilio: FakeTwilio, database_url: str, tmp_path: Path
+):
+    templates = tmp_path / "templates.json"
+    quick = {"it": {"content_sid": "HX" + "2" * 32}, "en": {"content_sid": "HX" + "e" * 32}}
+    templates.write_text(json.dumps({"quick_reply_2": quick}))
+    settings = settings_for(database_url, twilio=twilio, TWILIO_TEMPLATES=str(templates))
+    async with running(settings) as runner:
+        await says(twilio, runner, "ciao")
+        welcome = twilio.messages[-1]
+        assert welcome["content_sid"] == "HX" + "2" * 32
+        assert welcome["content_variables"] == {
+            "1": welcome["content_variables"]["1"],
+            "2": "Italiano",
+            "3": "it",
+            "4": "English",
+            "5": "en",
+        }
+        assert "In che lingua" in welcome["content_variables"]["1"]
+        # the person taps "English": WhatsApp sends the button's id as ButtonPayload
+        await says(twilio, runner, "English", button_payload="en", button_text="English")
+        consent = twilio.messages[-1]
+        assert consent["content_sid"] is None  # three choices, one too long for a button
+        assert "Do you agree?" in consent["body"]
