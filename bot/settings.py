@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     locale: str = Field("it", validation_alias="CISONO_LOCALE")
     timezone: str = Field("Europe/Rome", validation_alias="CISONO_TIMEZONE")
 
+    zones: str = Field("", validation_alias="CISONO_ZONES")  # comma-separated
+
     http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="CISONO_HTTP_PORT")
     public_url: str | None = Field(None, validation_alias="CISONO_PUBLIC_URL")
@@ -87,4 +89,5 @@ class Settings(BaseSettings):
         return value
 
     def flow_settings(self) -> FlowSettings:
-        return FlowSettings(default_locale=self.locale, timezone=self.timezone)
+        zones = tuple(zone.strip() for zone in self.zones.split(",") if zone.strip())
+        return FlowSettings(default_locale=self.locale, timezone=self.timezone, zones=zones)

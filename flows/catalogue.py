@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from flows import menu, onboarding, privacy, profile, roles
+from flows import menu, my_requests, onboarding, privacy, profile, requests, roles
 from flows.step import Steps
 
 
 def all_steps() -> Steps:
-    return Steps(*onboarding.STEPS, *menu.STEPS, *profile.STEPS, *privacy.STEPS, *roles.STEPS)
+    return Steps(
+        *onboarding.STEPS,
+        *menu.STEPS,
+        *profile.STEPS,
+        *privacy.STEPS,
+        *roles.STEPS,
+        *requests.STEPS,
+        *my_requests.STEPS,
+    )

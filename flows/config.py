@@ -14,6 +14,7 @@ class FlowSettings:
     default_locale: str = "it"
     timezone: str = "Europe/Rome"
     default_region: str = "IT"  # for phone numbers typed without a country code
+    zones: tuple[str, ...] = ()  # the cooperative's territory; empty: typed freely
 
 
 class Clock(Protocol):

@@ -107,6 +107,8 @@ class ConversationEngine:
         command = global_command(ctx.incoming.text, ctx.incoming.choice)
         if command is not None:
             return await self._global(ctx, command)
+        if (action := self.steps.action(ctx.incoming.choice)) is not None:
+            return await self._follow(ctx, await action[0].run(ctx, action[1]))
         step = self.steps.get(ctx.conversation.step)
         if step is None:
             return await self._follow(ctx, Next(goto=HOME))

@@ -14,9 +14,14 @@ class MenuEntry:
     label: str
     step: str | None  # None: the entry answers with the general help
     roles: tuple[str, ...] = ()  # any of these, active; empty: everyone signed up
+    words: str | None = None  # message key of words that also pick this entry
 
 
 MENU: tuple[MenuEntry, ...] = (
+    MenuEntry(
+        "request", msg("menu.request"), "request.category", ("family",), msg("words.request")
+    ),
+    MenuEntry("my_requests", msg("menu.my_requests"), "requests.mine", ("family",)),
     MenuEntry("profile", msg("menu.profile"), "profile.show"),
     MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
     MenuEntry("language", msg("menu.language"), "language.choose"),
@@ -34,7 +39,7 @@ class MainMenu(Step):
     help = msg("help.menu")
 
     async def ask(self, ctx: Context) -> Question:
-        choices = tuple(Choice(e.id, e.label) for e in entries_for(ctx))
+        choices = tuple(Choice(e.id, e.label, words=e.words) for e in entries_for(ctx))
         return Question(Reply(msg("menu.title"), {"name": ctx.person.name}, choices))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:

@@ -20,6 +20,7 @@ async def personal_data(ctx: Context) -> dict[str, Any]:
     accounts = await uow.people.accounts(ctx.person_id)
     messages = await uow.outbox.for_person(ctx.person_id)
     audit = await uow.audit.entries(about=me)
+    requests = await uow.requests.of_family(ctx.person_id)
     return {
         "person": {
             "id": person.id,
@@ -38,6 +39,22 @@ async def personal_data(ctx: Context) -> dict[str, Any]:
             for a in accounts
         ],
         "conversation": {"step": ctx.conversation.step, "data": ctx.conversation.data},
+        "support_requests": [
+            {
+                "reference": r.reference,
+                "category": r.category,
+                "for_whom": r.beneficiary,
+                "age_band": r.age_band,
+                "zone": r.zone,
+                "days": r.days,
+                "times": r.times,
+                "urgency": r.urgency,
+                "notes": r.notes,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in requests
+        ],
         "messages_sent_to_you": [
             {
                 "at": m.created_at.isoformat(),
@@ -111,6 +128,7 @@ class ConfirmErase(Step):
             return Next.to(BACK, Reply(msg("privacy.erase_kept")))
         # the audit row names only the id: it proves the erasure without keeping data
         await ctx.uow.audit.record(f"person:{ctx.person_id}", "person.erased")
+        await ctx.uow.requests.forget_family(ctx.person_id)
         await ctx.uow.people.erase(ctx.person)
         ctx.erased = True
         return Next.to(END, Reply(msg("privacy.erased")))

@@ -124,13 +124,38 @@ class Step:
         raise NotImplementedError
 
 
-class Steps:
-    """The registry of every step, by name."""
+class Action:
+    """A button that works whatever the person is doing (payload "a:<name>:<argument>"),
+    such as "take charge" on a coordinator's notification."""
 
-    def __init__(self, *steps: Step) -> None:
+    name: ClassVar[str]
+
+    async def run(self, ctx: Context, argument: str) -> Next:
+        raise NotImplementedError
+
+
+ACTION_PREFIX = "a:"
+
+
+class Steps:
+    """The registry of every step, by name, and of the actions."""
+
+    def __init__(self, *steps: Step | Action) -> None:
         self._steps: dict[str, Step] = {}
+        self._actions: dict[str, Action] = {}
         for step in steps:
-            self.add(step)
+            if isinstance(step, Action):
+                self._actions[step.name] = step
+            else:
+                self.add(step)
+
+    def action(self, payload: str | None) -> tuple[Action, str] | None:
+        """The action a tapped payload names, with its argument."""
+        if not payload or not payload.startswith(ACTION_PREFIX):
+            return None
+        name, _, argument = payload.removeprefix(ACTION_PREFIX).partition(":")
+        action = self._actions.get(name)
+        return (action, argument) if action else None
 
     def add(self, step: Step) -> None:
         if step.name in self._steps:

@@ -166,3 +166,59 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=60)
     subject: str | None = Field(default=None, max_length=60)
     details: dict[str, Any] = _json(dict)
+
+
+class SupportRequest(SQLModel, table=True):
+    """A family's request for support; health details are not asked for (GDPR art. 9)."""
+
+    __tablename__ = "support_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=20, unique=True, index=True)  # R-2026-0042
+    family_person_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    category: str = Field(max_length=30)
+    beneficiary: str = Field(max_length=20)  # self, parent, child, other
+    age_band: str = Field(max_length=10)
+    zone: str = Field(max_length=80)
+    days: str = Field(max_length=120)
+    times: str = Field(max_length=120)
+    urgency: str = Field(max_length=12)  # ordinary, week, urgent
+    notes: str | None = Field(default=None, max_length=500)
+    status: str = Field(default="new", max_length=12, index=True)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class RequestEvent(SQLModel, table=True):
+    """Every change of a request: who, when, what, and the reason told to the family."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("support_request.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    at: datetime = _now()
+    actor: str = Field(max_length=40)
+    kind: str = Field(max_length=20)  # created, status, note
+    status: str | None = Field(default=None, max_length=12)
+    text: str | None = Field(default=None, max_length=500)
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """The last request number given in a year, for references like R-2026-0042."""
+
+    __tablename__ = "reference_counter"
+
+    year: int = Field(primary_key=True)
+    last: int = Field(default=0)

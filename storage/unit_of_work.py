@@ -15,6 +15,7 @@ from storage.database import create_engine, is_sqlite, session_factory
 from storage.inbound import InboundRepository
 from storage.outbox import OutboxRepository
 from storage.people import PeopleRepository
+from storage.requests import RequestRepository
 
 
 class UnitOfWork:
@@ -26,6 +27,7 @@ class UnitOfWork:
     outbox: OutboxRepository
     inbound: InboundRepository
     audit: AuditLog
+    requests: RequestRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -42,6 +44,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.session)
         self.inbound = InboundRepository(self.session)
         self.audit = AuditLog(self.session)
+        self.requests = RequestRepository(self.session)
         return self
 
     async def __aexit__(

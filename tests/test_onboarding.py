@@ -35,7 +35,14 @@ async def test_a_family_signs_up_in_italian_typing_words(app: App, channel: Reco
     reply = await maria.says("sono una famiglia")
     assert "potrai chiedere supporto" in reply
     assert "Benvenuto, Maria Rossi!" in reply
-    assert reply.buttons == ["Il mio profilo", "Lingua", "Privacy e i miei dati", "Aiuto"]
+    assert reply.buttons == [
+        "Chiedi supporto",
+        "Le mie richieste",
+        "Il mio profilo",
+        "Lingua",
+        "Privacy e i miei dati",
+        "Aiuto",
+    ]
 
     person = await stored(app, maria.address)
     assert person is not None
