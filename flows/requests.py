@@ -206,7 +206,8 @@ class Summary(Step):
     async def ask(self, ctx: Context) -> Question:
         choices = (
             Choice("confirm", msg("requests.confirm"), words=msg("words.yes")),
-            Choice("correct", msg("requests.correct")),
+            # "no" to "is everything right?" means something needs correcting
+            Choice("correct", msg("requests.correct"), words=msg("words.no")),
             Choice("cancel", msg("requests.drop")),
         )
         return Question(Reply(msg("requests.summary"), summary_params(form(ctx)), choices))

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
 from bot.app import App
 from bot.ratelimit import RateLimits
@@ -26,9 +27,7 @@ POSTGRES_URL = os.environ.get(
     "CISONO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ("memory", "sqlite", "postgres")
-TABLES = (
-    "audit_log, outbox, processed_inbound, conversation_state, person_role, channel_account, person"
-)
+TABLES = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
 
 
 async def _migrate(url: str) -> None:

@@ -22,6 +22,17 @@ from tests.transcript import Person, sign_up
 RAW_KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
+SIGNED_UP = ["ciao", "1", "sì", "Maria Rossi", "famiglia"]
+REQUEST = [
+    "trasporto",
+    "per me",
+    "65-79",
+    "Bologna",
+    "qualsiasi giorno",
+    "mattina",
+    "urgente",
+    "no",
+]
 # Paths to every step; each ends on the question that the garbage will answer.
 PATHS = {
     "onboarding.language": ["ciao"],
@@ -33,6 +44,14 @@ PATHS = {
     "language.choose": ["ciao", "1", "sì", "Maria Rossi", "famiglia", "lingua"],
     "privacy.menu": ["ciao", "1", "sì", "Maria Rossi", "famiglia", "privacy"],
     "privacy.erase": ["ciao", "1", "sì", "Maria Rossi", "famiglia", "privacy", "cancella"],
+    "request.category": [*SIGNED_UP, "chiedi supporto"],
+    "request.for_whom": [*SIGNED_UP, "chiedi supporto", "trasporto"],
+    "request.age": [*SIGNED_UP, "chiedi supporto", "trasporto", "per me"],
+    "request.urgency": [*SIGNED_UP, "chiedi supporto", *REQUEST[:6]],
+    "request.summary": [*SIGNED_UP, "chiedi supporto", *REQUEST],
+    "request.correct": [*SIGNED_UP, "chiedi supporto", *REQUEST, "correggi"],
+    "requests.mine": [*SIGNED_UP, "le mie richieste"],
+    "requests.detail": [*SIGNED_UP, "chiedi supporto", *REQUEST, "sì", "le mie richieste", "1"],
 }
 
 

@@ -51,9 +51,10 @@ class Person:
         return Reply(await self.send(self._incoming(text=text, inbound_id=inbound_id)))
 
     async def taps(self, label: str) -> Reply:
-        """Tap the button of the last question whose label contains `label`."""
+        """Tap the button of the last question labelled `label`, or whose label contains it."""
         question = self.last_question()
-        matches = [c for c in question.choices if label.lower() in c.label.lower()]
+        matches = [c for c in question.choices if label.lower() == c.label.lower()]
+        matches = matches or [c for c in question.choices if label.lower() in c.label.lower()]
         assert len(matches) == 1, (
             f"no single button {label!r} in {[c.label for c in question.choices]}"
         )
