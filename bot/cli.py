@@ -6,26 +6,23 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 from typer.exceptions import TyperException
 
 from bot.app import App, DatabaseNotReady, configure_logging
-from bot.channels.terminal import TerminalChannel, TerminalChat
+from bot.channels.terminal import TerminalChat
+from bot.cli_requests import requests_app
+from bot.cli_support import CliError, run_job, settings_from_env
 from bot.runner import Runner
-from bot.settings import Settings
 from flows.phones import normalize_phone
 from storage.migrate import upgrade
 from storage.tables import Person
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="cisono",
@@ -38,11 +35,8 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 people_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(people_app, name="people")
+app.add_typer(requests_app, name="requests")
 console = Console()
-
-
-class CliError(Exception):
-    """A problem to report on one line, with a non-zero exit."""
 
 
 class Role(StrEnum):
@@ -50,27 +44,6 @@ class Role(StrEnum):
     volunteer = "volunteer"
     member = "member"
     coordinator = "coordinator"
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        problem = error.errors()[0]
-        raise CliError(f"configuration: {problem['msg']}") from error
-
-
-def _run(job: Callable[[App], Awaitable[T]], *, check_schema: bool = True) -> T:
-    async def main() -> T:
-        application = App.build(_settings(), {"terminal": TerminalChannel(sys.stdout)})
-        try:
-            if check_schema:
-                await application.check_schema()
-            return await job(application)
-        finally:
-            await application.close()
-
-    return asyncio.run(main())
 
 
 def _phone(raw: str) -> str:
@@ -94,13 +67,13 @@ def chat(
         )
         await terminal.run(sys.stdin)
 
-    _run(job)
+    run_job(job)
 
 
 @app.command()
 def run() -> None:
     """Start the HTTP server, the configured platforms and delivery; stop on SIGTERM."""
-    settings = _settings()
+    settings = settings_from_env()
     logging.getLogger().setLevel(logging.INFO)
     asyncio.run(Runner(settings).run_until_signalled())
 
@@ -112,7 +85,7 @@ def db_upgrade() -> None:
     async def job(application: App) -> None:
         await upgrade(application.database.engine)
 
-    _run(job, check_schema=False)
+    run_job(job, check_schema=False)
     console.print("database is up to date")
 
 
@@ -134,7 +107,7 @@ def people_list(
                 rows.append(_person_row(person, roles[person.id], [a.channel for a in accounts]))
             return rows
 
-    rows = _run(job)
+    rows = run_job(job)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -188,7 +161,7 @@ def people_grant(role: Role, phone: str) -> None:
             await uow.audit.record("cli", "role.granted", f"person:{person.id}", role=role.value)
             return person.name or number
 
-    who = _run(job)
+    who = run_job(job)
     console.print(f"{who} is now {role.value}")
 
 
@@ -209,7 +182,7 @@ def people_revoke(role: Role, phone: str) -> None:
                 )
             return revoked
 
-    if not _run(job):
+    if not run_job(job):
         raise CliError(f"{number} did not have the role {role.value}")
     console.print(f"{number} is no longer {role.value}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,51 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]):
         assert main(argv) == 0
     out = capsys.readouterr().out
     assert "people" in out and "upgrade" in out and "--phone" in out
+
+
+def test_requests_list_show_and_export(
+    cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    sign_up = ["ciao", "1", "sì", "Maria Rossi", "famiglia"]
+    request = [
+        "chiedi supporto",
+        "anziani",
+        "per un genitore",
+        "80+",
+        "Bologna",
+        "qualsiasi giorno",
+        "mattina",
+        "urgente",
+        "no",
+        "conferma",
+    ]
+    chat(monkeypatch, sign_up + request, "--phone", "+393331112222")
+    reference = f"R-{datetime.now(UTC).year}-0001"
+    assert f"registrata con il numero {reference}" in capsys.readouterr().out
+
+    (row,) = json.loads(output(capsys, ["requests", "list", "--json", "--status", "new"]))
+    assert (row["reference"], row["category"], row["urgency"]) == (
+        reference,
+        "elderly_care",
+        "urgent",
+    )
+    assert row["family_phone"] == "+393331112222"
+    assert json.loads(output(capsys, ["requests", "list", "--json", "--status", "closed"])) == []
+    assert reference in output(capsys, ["requests", "list"])
+
+    shown = json.loads(output(capsys, ["requests", "show", reference.lower(), "--json"]))
+    assert [e["kind"] for e in shown["history"]] == ["created"]
+    assert "history" in output(capsys, ["requests", "show", reference])
+
+    lines = output(capsys, ["requests", "export", "--format", "csv"]).splitlines()
+    assert lines[0].startswith("reference,status,category")
+    assert lines[1].startswith(f"{reference},new,elderly_care")
+
+    assert main(["requests", "show", "R-1999-0001"]) == 1
+    assert "no request R-1999-0001" in capsys.readouterr().err
+
+
+def output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 0
+    return capsys.readouterr().out
