@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import menu, my_requests, onboarding, privacy, profile, requests, roles
+from flows import menu, my_requests, onboarding, privacy, profile, requests, roles, triage
 from flows.step import Steps
 
 
@@ -15,4 +15,5 @@ def all_steps() -> Steps:
         *roles.STEPS,
         *requests.STEPS,
         *my_requests.STEPS,
+        *triage.STEPS,
     )

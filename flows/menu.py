@@ -23,6 +23,7 @@ MENU: tuple[MenuEntry, ...] = (
     ),
     MenuEntry("my_requests", msg("menu.my_requests"), "requests.mine", ("family",)),
     MenuEntry("profile", msg("menu.profile"), "profile.show"),
+    MenuEntry("triage", msg("menu.triage"), "triage.list", roles=("coordinator",)),
     MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
     MenuEntry("language", msg("menu.language"), "language.choose"),
     MenuEntry("privacy", msg("menu.privacy"), "privacy.menu"),

@@ -231,3 +231,75 @@ async def test_zones_from_the_cooperatives_list_are_matched_forgivingly(
     for answer in TYPED[4:]:
         reply = await maria.says(answer)
     assert "Zona: Casalecchio di Reno" in reply.last.text
+
+
+async def file_request(person: Person, answers: list[str]) -> None:
+    await person.says("menu")
+    await person.says("chiedi supporto")
+    for answer in answers:
+        await person.says(answer)
+    await person.says("conferma")
+
+
+async def test_a_coordinator_triages_in_the_chat(app: App, channel: RecordingChannel):
+    giulia = await a_coordinator(app, channel)
+    maria = await a_family(app, channel)
+    await file_request(maria, TYPED)
+    urgent = [*TYPED[:6], "urgente", "no"]
+    await file_request(maria, urgent)
+    john = Person(app, channel)
+    await sign_up(john, name="John Smith", language="2")
+    await john.says("ask for support")
+    for answer in [
+        "transport",
+        "for me",
+        "65-79",
+        "Imola",
+        "any day",
+        "morning",
+        "not urgent",
+        "no",
+    ]:
+        await john.says(answer)
+    await john.says("confirm")
+    giulia.unread()
+
+    await giulia.says("menu")
+    reply = await giulia.says("richieste delle famiglie")
+    assert "Richieste trovate: 3" in reply
+    assert reply.buttons[0].startswith("R-2026-0002")  # the urgent one first
+
+    await giulia.says("filtra")
+    await giulia.says("urgenza")
+    reply = await giulia.says("non urgente")
+    assert "Richieste trovate: 1" in reply
+    assert reply.buttons[0].startswith("R-2026-0003 — Trasporto sociale e accompagnamento, Imola")
+
+    reply = await giulia.says("1")
+    assert "Famiglia: John Smith" in reply
+    assert "Servizio: Trasporto sociale e accompagnamento" in reply
+
+    await giulia.says("aggiungi una nota")
+    reply = await giulia.says("Chiamare prima di mezzogiorno")
+    assert "Nota aggiunta." in reply
+    assert "nota interna — Chiamare prima di mezzogiorno" in reply.last.text
+    assert john.unread() == []  # notes are internal
+
+    await giulia.says("cambia stato")
+    await giulia.says("programmata")
+    reply = await giulia.says("Martedì 1 dicembre alle 10, con Luca")
+    assert "Ho avvisato la famiglia" in reply
+    assert "Richiesta R-2026-0003 — programmata" in reply.last.text
+    (news,) = john.unread()
+    assert news.text == (
+        "Your request R-2026-0003 is now: scheduled. Martedì 1 dicembre alle 10, con Luca"
+    )
+    async with app.database.unit_of_work() as uow:
+        actions = [e.action for e in await uow.audit.entries(about="person:1")]
+    assert {"request.noted", "request.status"} <= set(actions)
+
+
+async def test_families_cannot_reach_the_triage(app: App, channel: RecordingChannel):
+    maria = await a_family(app, channel)
+    reply = await maria.says("richieste delle famiglie")
+    assert "non ho capito" in reply
