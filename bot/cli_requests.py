@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -148,6 +149,36 @@ def show_request(
             f"  {event['at'][:16].replace('T', ' ')} {event['actor']}: "
             f"{event['kind']} {event['status'] or ''}{extra}"
         )
+
+
+@requests_app.command("purge")
+def purge_requests() -> None:
+    """Remove personal details from requests closed more than CISONO_RETENTION_DAYS ago."""
+
+    async def job(application: App) -> int:
+        days = application.settings.retention_days
+        before = datetime.now(UTC) - timedelta(days=days)
+        async with application.database.unit_of_work() as uow:
+            purged = await uow.requests.purge_closed(before)
+            await uow.audit.record("cli", "requests.purged", None, count=purged, days=days)
+            return purged
+
+    console.print(f"{run_job(job)} closed requests purged of personal details")
+
+
+@requests_app.command("report")
+def report_requests(
+    year: Annotated[int, typer.Option(help="The year (default: this one).")] = 0,
+) -> None:
+    """Anonymous counts per month, service and zone, for the social report (CSV)."""
+
+    async def job(application: App) -> list[tuple[str, str, str, int]]:
+        async with application.database.unit_of_work() as uow:
+            return await uow.requests.counts(year or datetime.now(UTC).year)
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["month", "category", "zone", "requests"])
+    writer.writerows(run_job(job))
 
 
 @requests_app.command("export")

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Rome", validation_alias="CISONO_TIMEZONE")
 
     zones: str = Field("", validation_alias="CISONO_ZONES")  # comma-separated
+    retention_days: int = Field(365, ge=1, validation_alias="CISONO_RETENTION_DAYS")
 
     http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="CISONO_HTTP_PORT")

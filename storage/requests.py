@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -92,6 +93,39 @@ class RequestRepository:
             .order_by(col(RequestEvent.id))
         )
         return (await self.session.exec(query)).all()
+
+    async def purge_closed(self, before: datetime) -> int:
+        """Closed or cancelled requests untouched since `before` lose their personal details;
+        category, zone, dates and statuses stay for the social report's counts."""
+        query = select(SupportRequest).where(
+            col(SupportRequest.status).in_(["closed", "cancelled"]),
+            col(SupportRequest.updated_at) < before,
+            col(SupportRequest.family_person_id).is_not(None)
+            | col(SupportRequest.notes).is_not(None),
+        )
+        purged = (await self.session.exec(query)).all()
+        for request in purged:
+            request.notes, request.family_person_id = None, None
+            assert request.id is not None
+            await self.session.exec(
+                update(RequestEvent)
+                .where(col(RequestEvent.request_id) == request.id)
+                .values(text=None)
+            )
+        await self.session.flush()
+        return len(purged)
+
+    async def counts(self, year: int) -> list[tuple[str, str, str, int]]:
+        """(month, category, zone, requests) of a year, for the social report."""
+        start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+        query = select(SupportRequest).where(
+            col(SupportRequest.created_at) >= start, col(SupportRequest.created_at) < end
+        )
+        tally: dict[tuple[str, str, str], int] = {}
+        for request in (await self.session.exec(query)).all():
+            key = (request.created_at.strftime("%Y-%m"), request.category, request.zone)
+            tally[key] = tally.get(key, 0) + 1
+        return [(*key, count) for key, count in sorted(tally.items())]
 
     async def forget_family(self, person_id: int) -> None:
         """On erasure: the requests stay for the counts, without notes or their author."""

@@ -178,6 +178,11 @@ def test_requests_list_show_and_export(
     assert main(["requests", "show", "R-1999-0001"]) == 1
     assert "no request R-1999-0001" in capsys.readouterr().err
 
+    report = output(capsys, ["requests", "report"]).splitlines()
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert report == ["month,category,zone,requests", f"{month},elderly_care,Bologna,1"]
+    assert "0 closed requests purged" in output(capsys, ["requests", "purge"])
+
 
 def output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     capsys.readouterr()

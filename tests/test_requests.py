@@ -303,3 +303,30 @@ async def test_families_cannot_reach_the_triage(app: App, channel: RecordingChan
     maria = await a_family(app, channel)
     reply = await maria.says("richieste delle famiglie")
     assert "non ho capito" in reply
+
+
+async def test_closed_requests_lose_personal_details_after_the_retention(
+    app: App, channel: RecordingChannel
+):
+    from datetime import timedelta
+
+    maria = await a_family(app, channel)
+    await file_request(maria, TYPED)
+    await file_request(maria, TYPED)
+    now = app.engine.clock.now()
+    async with app.database.unit_of_work() as uow:
+        old, recent = await uow.requests.listing()
+        await uow.requests.change_status(old, "closed", "cli", "Servizio concluso")
+        await uow.requests.change_status(recent, "closed", "cli", "Servizio concluso")
+        old.updated_at = now - timedelta(days=400)
+    async with app.database.unit_of_work() as uow:
+        assert await uow.requests.purge_closed(now - timedelta(days=365)) == 1
+    async with app.database.unit_of_work() as uow:
+        old, recent = await uow.requests.listing()
+        assert (old.notes, old.family_person_id) == (None, None)
+        assert old.id is not None
+        assert all(e.text is None for e in await uow.requests.events(old.id))
+        assert recent.notes == "Terzo piano senza ascensore"  # still within the retention
+        counts = await uow.requests.counts(now.year)
+    month = now.strftime("%Y-%m")
+    assert counts == [(month, "elderly_care", "Casalecchio di Reno", 2)]  # both still counted
