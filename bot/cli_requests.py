@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli_support import CliError, run_job
+from flows.triage import change_status
 from storage.tables import Person, RequestEvent, SupportRequest
 from storage.unit_of_work import UnitOfWork
 
@@ -149,6 +150,27 @@ def show_request(
             f"  {event['at'][:16].replace('T', ' ')} {event['actor']}: "
             f"{event['kind']} {event['status'] or ''}{extra}"
         )
+
+
+@requests_app.command("status")
+def set_status(
+    reference: str,
+    status: Status,
+    reason: Annotated[str, typer.Option(help="What the family is told (date, reason...).")] = "",
+) -> None:
+    """Change a request's status; the family is told, with the reason, by `cisono run`."""
+
+    async def job(application: App) -> str:
+        async with application.database.unit_of_work() as uow:
+            request = await uow.requests.by_reference(reference)
+            if request is None:
+                raise CliError(f"no request {reference}")
+            note = await change_status(uow, request, status.value, "cli", reason.strip())
+            if note is not None:
+                await application.engine.queue_notification(uow, note.person_id, note.reply)
+            return request.reference
+
+    console.print(f"{run_job(job)} is now {status.value}")
 
 
 @requests_app.command("purge")

@@ -85,7 +85,7 @@ class ConversationEngine:
         for reply in replies:
             self._queue(uow, ctx.account, ctx.person, reply, erased=ctx.erased)
         for note in ctx.notifications:
-            await self._queue_notification(uow, note.person_id, note.reply)
+            await self.queue_notification(uow, note.person_id, note.reply)
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
     async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> tuple[Person, ChannelAccount]:
@@ -216,7 +216,8 @@ class ConversationEngine:
             )
         )
 
-    async def _queue_notification(self, uow: UnitOfWork, person_id: int, reply: Reply) -> None:
+    async def queue_notification(self, uow: UnitOfWork, person_id: int, reply: Reply) -> None:
+        """Queue `reply` for someone, on the channel they used last, in their language."""
         person = await uow.people.get(person_id)
         accounts = await uow.people.accounts(person_id)
         if person is None or not accounts:

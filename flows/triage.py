@@ -8,9 +8,10 @@ from flows.i18n import format_value
 from flows.messages import Choice, Key, Param, Reply, msg
 from flows.my_requests import TakeCharge, as_values
 from flows.requests import CATEGORIES, STATUSES, URGENCIES, summary_params
-from flows.step import BACK, Answer, Context, Next, Question, Step
+from flows.step import BACK, Answer, Context, Next, Notification, Question, Step
 from storage.requests import OPEN
 from storage.tables import SupportRequest
+from storage.unit_of_work import UnitOfWork
 
 BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 LISTED = 15
@@ -193,16 +194,28 @@ class ChangeStatus(Step):
             return Next()
         reason = " ".join((answer.text or "").split())[:REASON_MAX]
         actor = f"person:{ctx.person_id}"
-        await ctx.uow.requests.change_status(request, new_status, actor, reason or None)
-        await ctx.uow.audit.record(actor, "request.status", request.reference, status=new_status)
-        if request.family_person_id is not None:
-            params: dict[str, Param] = {
-                "reference": request.reference,
-                "status": Key(STATUSES[new_status]),
-                "reason": reason,
-            }
-            ctx.notify(request.family_person_id, Reply(msg("requests.status_changed"), params))
+        note = await change_status(ctx.uow, request, new_status, actor, reason)
+        if note is not None:
+            ctx.notify(note.person_id, note.reply)
         return Next.to(BACK, Reply(msg("triage.status_changed"), {"reference": request.reference}))
+
+
+async def change_status(
+    uow: UnitOfWork, request: SupportRequest, status: str, actor: str, reason: str
+) -> Notification | None:
+    """Record a new status (audited); the family's message about it, if they are still here."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    await uow.requests.change_status(request, status, actor, reason or None)
+    await uow.audit.record(actor, "request.status", request.reference, status=status)
+    if request.family_person_id is None:
+        return None
+    params: dict[str, Param] = {
+        "reference": request.reference,
+        "status": Key(STATUSES[status]),
+        "reason": reason,
+    }
+    return Notification(request.family_person_id, Reply(msg("requests.status_changed"), params))
 
 
 STEPS = (OpenRequests(), Filter(), RequestCard(), AddNote(), ChangeStatus())

@@ -183,6 +183,21 @@ def test_requests_list_show_and_export(
     assert report == ["month,category,zone,requests", f"{month},elderly_care,Bologna,1"]
     assert "0 closed requests purged" in output(capsys, ["requests", "purge"])
 
+    argv = ["requests", "status", reference, "scheduled", "--reason", "Lunedì alle 9, con Anna"]
+    assert f"{reference} is now scheduled" in output(capsys, argv)
+    shown = json.loads(output(capsys, ["requests", "show", reference, "--json"]))
+    assert shown["status"] == "scheduled"
+    assert shown["history"][-1] == shown["history"][-1] | {
+        "actor": "cli",
+        "status": "scheduled",
+        "text": "Lunedì alle 9, con Anna",
+    }
+    # the family reads it the next time the outbox is drained (here: her next chat)
+    chat(monkeypatch, ["menu"], "--phone", "+393331112222")
+    out = capsys.readouterr().out
+    assert f"La tua richiesta {reference} ora è: programmata. Lunedì alle 9, con Anna" in out
+    assert main(["requests", "status", reference, "done"]) == 2
+
 
 def output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     capsys.readouterr()

@@ -330,3 +330,20 @@ async def test_closed_requests_lose_personal_details_after_the_retention(
         counts = await uow.requests.counts(now.year)
     month = now.strftime("%Y-%m")
     assert counts == [(month, "elderly_care", "Casalecchio di Reno", 2)]  # both still counted
+
+
+async def test_two_relatives_file_at_the_same_moment(app: App, channel: RecordingChannel):
+    import asyncio
+
+    anna, luca = await a_family(app, channel), await a_family(app, channel)
+    for relative in (anna, luca):
+        await relative.says("chiedi supporto")
+        for answer in TYPED:
+            await relative.says(answer)
+    replies = await asyncio.gather(anna.says("conferma"), luca.says("conferma"))
+    texts = [m.text for reply in replies for m in reply.messages]
+    references = sorted(t.split("numero ")[1][:11] for t in texts if "registrata" in t)
+    assert references == ["R-2026-0001", "R-2026-0002"]
+    async with app.database.unit_of_work() as uow:
+        requests = await uow.requests.listing()
+        assert len({r.family_person_id for r in requests}) == 2
