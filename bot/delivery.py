@@ -7,7 +7,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -58,7 +58,6 @@ class Outcome:
     retried: int = 0
     failed: int = 0
     rerouted: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: str) -> None:
         if result in ("sent", "retried", "failed", "rerouted"):

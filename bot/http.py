@@ -42,12 +42,13 @@ class WebApp:
         telegram_secret: str | None = None,
         twilio_auth_token: str | None = None,
         public_url: str | None = None,
+        channels_running: Callable[[], bool] = lambda: True,
     ) -> None:
         self.database, self.delivery, self.handle = database, delivery, handle
         self.telegram, self.telegram_secret = telegram, telegram_secret
         self.twilio_auth_token = twilio_auth_token
         self.public_url = (public_url or "").rstrip("/")
-        self.channels_running: Callable[[], bool] = lambda: True
+        self.channels_running = channels_running
         self.app = Starlette(
             routes=[
                 Route("/telegram/webhook", self.telegram_webhook, methods=["POST"]),

@@ -42,8 +42,8 @@ class Runner:
             telegram_secret=settings.telegram_webhook_secret,
             twilio_auth_token=settings.twilio_auth_token,
             public_url=settings.public_url,
+            channels_running=self._channels_running,
         )
-        self.web.channels_running = self._channels_running
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.server: uvicorn.Server | None = None

@@ -140,10 +140,16 @@ class Zone(ChoiceStep):
 
     async def ask(self, ctx: Context) -> Question:
         choices = self.choices(ctx)
-        key = msg("requests.ask_zone_listed") if choices else self.question
-        return Question(Reply(key, choices=choices), free_text=not choices)
+        if not choices or ctx.data.get("zone_typed"):
+            return Question(Reply(self.question), free_text=True)
+        other = Choice("other", msg("requests.other_zone"))
+        return Question(Reply(msg("requests.ask_zone_listed"), choices=(*choices, other)))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
+        if answer.choice_id == "other":  # outside the list: let them write it
+            ctx.data["zone_typed"] = True
+            return Next()
+        ctx.data.pop("zone_typed", None)
         if answer.choice is None:
             return await super().answer(ctx, answer)
         form(ctx)[self.field] = str(answer.choice.params["zone"])

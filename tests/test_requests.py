@@ -232,6 +232,13 @@ async def test_zones_from_the_cooperatives_list_are_matched_forgivingly(
         reply = await maria.says(answer)
     assert "Zona: Casalecchio di Reno" in reply.last.text
 
+    await maria.says("correggi")
+    await maria.says("la zona")
+    reply = await maria.says("altro comune")
+    assert "Scrivi il nome" in reply
+    reply = await maria.says("Sasso Marconi")
+    assert "Zona: Sasso Marconi" in reply.last.text
+
 
 async def file_request(person: Person, answers: list[str]) -> None:
     await person.says("menu")
