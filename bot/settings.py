@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Rome", validation_alias="CISONO_TIMEZONE")
 
     zones: str = Field("", validation_alias="CISONO_ZONES")  # comma-separated
+    withdraw_hours: int = Field(24, ge=0, validation_alias="CISONO_WITHDRAW_HOURS")
     retention_days: int = Field(365, ge=1, validation_alias="CISONO_RETENTION_DAYS")
 
     http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
@@ -91,4 +92,9 @@ class Settings(BaseSettings):
 
     def flow_settings(self) -> FlowSettings:
         zones = tuple(zone.strip() for zone in self.zones.split(",") if zone.strip())
-        return FlowSettings(default_locale=self.locale, timezone=self.timezone, zones=zones)
+        return FlowSettings(
+            default_locale=self.locale,
+            timezone=self.timezone,
+            zones=zones,
+            withdraw_hours=self.withdraw_hours,
+        )

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flows import menu, my_requests, onboarding, privacy, profile, requests, roles, triage
+from flows import (
+    menu,
+    my_requests,
+    onboarding,
+    privacy,
+    profile,
+    requests,
+    roles,
+    shifts,
+    triage,
+)
 from flows.step import Steps
 
 
@@ -16,4 +26,5 @@ def all_steps() -> Steps:
         *requests.STEPS,
         *my_requests.STEPS,
         *triage.STEPS,
+        *shifts.STEPS,
     )

@@ -13,7 +13,18 @@ from flows.matching import global_command, match_choice
 from flows.messages import Reply, msg
 from flows.onboarding import next_sign_up_step
 from flows.ordering import KeyedLocks
-from flows.step import BACK, END, HOME, Answer, Context, Next, Question, Steps
+from flows.step import (
+    ACTION_PREFIX,
+    BACK,
+    END,
+    HOME,
+    Action,
+    Answer,
+    Context,
+    Next,
+    Question,
+    Steps,
+)
 from storage.conversations import ConcurrencyConflict
 from storage.outbox import REPLY
 from storage.tables import ChannelAccount, OutboxMessage, Person
@@ -114,12 +125,28 @@ class ConversationEngine:
             return await self._follow(ctx, Next(goto=HOME))
         question = await step.ask(ctx)
         answer = self._understand(ctx.incoming, question)
+        if answer is None and (action := await self._worded_action(ctx)) is not None:
+            return await self._follow(ctx, await action[0].run(ctx, action[1]))
         if answer is None:
             key = (
                 msg("common.stale_choice") if ctx.incoming.choice else msg("common.not_understood")
             )
             return [Reply(key), question.reply]
         return await self._follow(ctx, await step.answer(ctx, answer))
+
+    async def _worded_action(self, ctx: Context) -> tuple[Action, str] | None:
+        """Words for a button of a recent notification ("accetto" for an offer's Accept),
+        for people who cannot tap. Numbers stay with the current question."""
+        text = (ctx.incoming.text or "").strip()
+        if not text or text.isdigit():
+            return None
+        for message in await ctx.uow.outbox.latest_to(ctx.account.channel, ctx.account.external_id):
+            choices = Reply.from_json(message.body).choices
+            actions = [c for c in choices if c.id.startswith(ACTION_PREFIX)]
+            if actions:
+                chosen = match_choice(text, actions, strict=True)
+                return self.steps.action(chosen.id) if chosen else None
+        return None
 
     @staticmethod
     def _understand(incoming: Incoming, question: Question) -> Answer | None:

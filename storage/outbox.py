@@ -92,6 +92,18 @@ class OutboxRepository:
         )
         return {(channel, priority): count for channel, priority, count in rows.all()}
 
+    async def latest_to(
+        self, channel: str, address: str, limit: int = 10
+    ) -> Sequence[OutboxMessage]:
+        """The last messages queued for one chat, newest first."""
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.channel == channel, OutboxMessage.address == address)
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(limit)
+        )
+        return (await self.session.exec(query)).all()
+
     async def for_person(self, person_id: int) -> Sequence[OutboxMessage]:
         query = select(OutboxMessage).where(OutboxMessage.person_id == person_id)
         return (await self.session.exec(query.order_by(col(OutboxMessage.id)))).all()

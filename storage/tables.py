@@ -222,3 +222,43 @@ class ReferenceCounter(SQLModel, table=True):
 
     year: int = Field(primary_key=True)
     last: int = Field(default=0)
+
+
+class Shift(SQLModel, table=True):
+    """A piece of work with a number of places, filled first come, first served."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=120)
+    category: str | None = Field(default=None, max_length=30)
+    zone: str = Field(max_length=80)
+    place: str | None = Field(default=None, max_length=160)
+    starts_at: datetime = _now(index=True)
+    ends_at: datetime = _now()
+    needed: int = Field(default=1)
+    notes: str | None = Field(default=None, max_length=500)  # for the volunteers
+    status: str = Field(default="open", max_length=12)  # open, cancelled
+    request_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("support_request.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    created_at: datetime = _now()
+
+
+class ShiftAssignment(SQLModel, table=True):
+    """A volunteer on a shift: confirmed, waitlisted, withdrawn, or how it went."""
+
+    __tablename__ = "shift_assignment"
+    __table_args__ = (sa.UniqueConstraint("shift_id", "person_id", name="uq_assignment"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shift_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("shift.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    person_id: int = _person_fk()
+    status: str = Field(default="confirmed", max_length=12)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()

@@ -16,6 +16,7 @@ from storage.inbound import InboundRepository
 from storage.outbox import OutboxRepository
 from storage.people import PeopleRepository
 from storage.requests import RequestRepository
+from storage.shifts import ShiftRepository
 
 
 class UnitOfWork:
@@ -28,6 +29,7 @@ class UnitOfWork:
     inbound: InboundRepository
     audit: AuditLog
     requests: RequestRepository
+    shifts: ShiftRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -45,6 +47,7 @@ class UnitOfWork:
         self.inbound = InboundRepository(self.session)
         self.audit = AuditLog(self.session)
         self.requests = RequestRepository(self.session)
+        self.shifts = ShiftRepository(self.session)
         return self
 
     async def __aexit__(

@@ -203,3 +203,43 @@ def output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     capsys.readouterr()
     assert main(argv) == 0
     return capsys.readouterr().out
+
+
+def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
+    cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    volunteer = ["ciao", "1", "sì", "Marco Blu", "volontario"]
+    chat(monkeypatch, volunteer, "--phone", "+393401112233")
+    assert main(["people", "grant", "volunteer", "+393401112233"]) == 0
+    argv = [
+        "shifts",
+        "create",
+        "--title",
+        "Trasporto al poliambulatorio",
+        "--zone",
+        "Bologna",
+        "--start",
+        "2030-03-04 09:00",
+        "--end",
+        "2030-03-04 11:00",
+        "--needed",
+        "2",
+    ]
+    assert "shift 1 created, offered to 1 volunteers" in output(capsys, argv)
+
+    chat(monkeypatch, ["accetto"], "--phone", "+393401112233")
+    out = capsys.readouterr().out
+    assert "Nuovo turno: Trasporto al poliambulatorio" in out
+    assert "Quando: dal 4 marzo 2030, 09:00 al 4 marzo 2030, 11:00" in out  # Rome time
+    assert "il turno «Trasporto al poliambulatorio» è tuo" in out
+    assert "📎 File: turno-1.ics" in out and "BEGIN:VCALENDAR" in out
+
+    (shift,) = json.loads(output(capsys, ["shifts", "list", "--open", "--json"]))
+    assert (shift["taken"], shift["needed"]) == (1, 2)
+    shown = json.loads(output(capsys, ["shifts", "show", "1", "--json"]))
+    assert shown["team"] == [{"name": "Marco Blu", "status": "confirmed"}]
+    assert "Trasporto" in output(capsys, ["shifts", "list"])
+
+    bad = ["shifts", "create", "--title", "x", "--zone", "y", "--start", "domani", "--end", "x"]
+    assert main(bad) == 1
+    assert "is not a date and time like 2026-12-01 09:30" in capsys.readouterr().err

@@ -1,0 +1,146 @@
+"""`cisono shifts`: coordinators create shifts (offered to the approved volunteers) and look."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.app import App
+from bot.cli_support import CliError, run_job
+from flows.shifts import offer
+from storage.shifts import HOLDING
+from storage.tables import Shift
+
+shifts_app = typer.Typer(help="Volunteers' shifts.", no_args_is_help=True)
+console = Console()
+WHEN = "%Y-%m-%d %H:%M"
+
+
+def _moment(text: str, timezone: str) -> datetime:
+    try:
+        return datetime.strptime(text, WHEN).replace(tzinfo=ZoneInfo(timezone))
+    except ValueError as error:
+        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30") from error
+
+
+async def _row(application: App, shift: Shift) -> dict[str, Any]:
+    assert shift.id is not None
+    async with application.database.unit_of_work() as uow:
+        team = []
+        for assignment in await uow.shifts.assignments(shift.id):
+            person = await uow.people.get(assignment.person_id)
+            team.append({"name": person.name if person else None, "status": assignment.status})
+    return {
+        "id": shift.id,
+        "title": shift.title,
+        "zone": shift.zone,
+        "place": shift.place,
+        "starts_at": shift.starts_at.isoformat(),
+        "ends_at": shift.ends_at.isoformat(),
+        "needed": shift.needed,
+        "taken": sum(1 for member in team if member["status"] in HOLDING),
+        "status": shift.status,
+        "team": team,
+    }
+
+
+@shifts_app.command("create")
+def create(
+    title: Annotated[str, typer.Option(help="What the volunteers will do.")],
+    zone: Annotated[str, typer.Option(help="Town or area.")],
+    start: Annotated[str, typer.Option(help="Start, local time: 2026-12-01 09:30.")],
+    end: Annotated[str, typer.Option(help="End, local time.")],
+    needed: Annotated[int, typer.Option(min=1, help="How many volunteers.")] = 1,
+    place: Annotated[str | None, typer.Option(help="Address or meeting point.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes for the volunteers.")] = None,
+) -> None:
+    """Create a shift and offer it to every approved volunteer."""
+
+    async def job(application: App) -> tuple[int, int]:
+        timezone = application.settings.timezone
+        starts, ends = _moment(start, timezone), _moment(end, timezone)
+        if ends <= starts:
+            raise CliError("the end must come after the start")
+        async with application.database.unit_of_work() as uow:
+            shift = await uow.shifts.add(
+                Shift(
+                    title=title,
+                    zone=zone,
+                    place=place,
+                    starts_at=starts,
+                    ends_at=ends,
+                    needed=needed,
+                    notes=notes,
+                )
+            )
+            assert shift.id is not None
+            await uow.audit.record("cli", "shift.created", f"shift:{shift.id}")
+            offered = 0
+            for volunteer in await uow.people.with_role("volunteer"):
+                if volunteer.id is None or volunteer.opted_out_at is not None:
+                    continue
+                await application.engine.queue_notification(uow, volunteer.id, offer(shift, needed))
+                offered += 1
+            return shift.id, offered
+
+    shift_id, offered = run_job(job)
+    console.print(f"shift {shift_id} created, offered to {offered} volunteers")
+
+
+@shifts_app.command("list")
+def list_shifts(
+    open_only: Annotated[bool, typer.Option("--open", help="Only open shifts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Shifts by start, with how many places are taken."""
+
+    async def job(application: App) -> list[dict[str, Any]]:
+        async with application.database.unit_of_work() as uow:
+            shifts = await uow.shifts.listing(open_only)
+        return [await _row(application, shift) for shift in shifts]
+
+    rows = run_job(job)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "title", "zone", "starts", "places", "status")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["title"],
+            row["zone"],
+            row["starts_at"][:16],
+            f"{row['taken']}/{row['needed']}",
+            row["status"],
+        )
+    console.print(table)
+
+
+@shifts_app.command("show")
+def show(
+    shift_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One shift and who is on it."""
+
+    async def job(application: App) -> dict[str, Any]:
+        async with application.database.unit_of_work() as uow:
+            shift = await uow.shifts.get(shift_id)
+        if shift is None:
+            raise CliError(f"no shift {shift_id}")
+        return await _row(application, shift)
+
+    row = run_job(job)
+    if as_json:
+        print(json.dumps(row, ensure_ascii=False, indent=2))
+        return
+    for field in ("title", "zone", "place", "starts_at", "ends_at", "needed", "taken", "status"):
+        console.print(f"[bold]{field}[/bold]: {row[field]}")
+    for member in row["team"]:
+        console.print(f"  {member['name']}: {member['status']}")

@@ -1,0 +1,217 @@
+"""Volunteers take shifts: offers, a race-safe "accept", the waitlist, withdrawal, .ics files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from icalendar import Calendar, Event
+
+from flows.messages import Attachment, Choice, Param, Reply, msg
+from flows.step import BACK, Action, Answer, Context, Next, Notification, Question, Step
+from storage.shifts import HOLDING
+from storage.tables import Shift
+from storage.unit_of_work import UnitOfWork
+
+BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
+
+
+def shift_params(shift: Shift, left: int | None = None) -> dict[str, Param]:
+    params: dict[str, Param] = {
+        "title": shift.title,
+        "starts": shift.starts_at,
+        "ends": shift.ends_at,
+        "zone": shift.zone,
+        "place": shift.place or shift.zone,
+        "notes": shift.notes or "-",
+    }
+    if left is not None:
+        params["left"] = left
+    return params
+
+
+def offer(shift: Shift, left: int) -> Reply:
+    return Reply(
+        msg("shifts.offer"),
+        shift_params(shift, left),
+        (
+            Choice(f"a:accept:{shift.id}", msg("shifts.accept"), words=msg("words.yes")),
+            Choice(f"a:decline:{shift.id}", msg("shifts.decline"), words=msg("words.no")),
+        ),
+    )
+
+
+def calendar(shift: Shift) -> Attachment:
+    """The shift as an iCalendar file, for the phone's calendar."""
+    event = Event()
+    event.add("uid", f"shift-{shift.id}@cisono")
+    event.add("summary", shift.title)
+    event.add("dtstart", shift.starts_at)
+    event.add("dtend", shift.ends_at)
+    event.add("dtstamp", shift.created_at)
+    event.add("location", ", ".join(p for p in (shift.place, shift.zone) if p))
+    if shift.notes:
+        event.add("description", shift.notes)
+    ics = Calendar()
+    ics.add("prodid", "-//Ci sono//turni//IT")
+    ics.add("version", "2.0")
+    ics.add_component(event)
+    return Attachment(f"turno-{shift.id}.ics", "text/calendar", ics.to_ical().decode())
+
+
+def confirmed(shift: Shift, key: str = msg("shifts.confirmed")) -> Reply:
+    return Reply(key, shift_params(shift), attachment=calendar(shift))
+
+
+async def promote_waitlist(uow: UnitOfWork, shift: Shift) -> list[Notification]:
+    """Fill free places from the waitlist, in order; those promoted are told."""
+    assert shift.id is not None
+    notes = []
+    free = shift.needed - await uow.shifts.taken(shift.id)
+    for assignment in await uow.shifts.assignments(shift.id):
+        if free <= 0:
+            break
+        if assignment.status != "waitlisted":
+            continue
+        if await uow.shifts.overlapping(
+            assignment.person_id, shift.starts_at, shift.ends_at, shift.id
+        ):
+            continue  # they took another shift at that time meanwhile
+        await uow.shifts.set_status(assignment, "confirmed")
+        await uow.audit.record("system", "shift.promoted", f"person:{assignment.person_id}")
+        notes.append(Notification(assignment.person_id, confirmed(shift, msg("shifts.promoted"))))
+        free -= 1
+    return notes
+
+
+def volunteers_only(ctx: Context) -> Next | None:
+    return (
+        None if ctx.has_role("volunteer") else Next.to(None, Reply(msg("shifts.volunteers_only")))
+    )
+
+
+class Accept(Action):
+    """Take a place: the shift row is locked, so two volunteers never take the last one."""
+
+    name = "accept"
+
+    async def run(self, ctx: Context, argument: str) -> Next:
+        if (refused := volunteers_only(ctx)) is not None:
+            return refused
+        shift = await ctx.uow.shifts.lock(int(argument)) if argument.isdigit() else None
+        if shift is None or shift.id is None or shift.status != "open":
+            return Next.to(None, Reply(msg("shifts.gone")))
+        if shift.starts_at <= ctx.now:
+            return Next.to(None, Reply(msg("shifts.started"), shift_params(shift)))
+        mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+        if mine is not None and mine.status in HOLDING:
+            return Next.to(None, Reply(msg("shifts.already_yours"), shift_params(shift)))
+        clash = await ctx.uow.shifts.overlapping(
+            ctx.person_id, shift.starts_at, shift.ends_at, shift.id
+        )
+        if clash is not None:
+            return Next.to(None, Reply(msg("shifts.overlap"), shift_params(clash)))
+        if await ctx.uow.shifts.taken(shift.id) >= shift.needed:
+            join = Choice(f"a:waitlist:{shift.id}", msg("shifts.join_waitlist"))
+            return Next.to(None, Reply(msg("shifts.covered"), shift_params(shift), (join,)))
+        await ctx.uow.shifts.assign(shift.id, ctx.person_id, "confirmed")
+        await ctx.uow.audit.record(f"person:{ctx.person_id}", "shift.accepted", f"shift:{shift.id}")
+        return Next.to(None, confirmed(shift))
+
+
+class JoinWaitlist(Action):
+    name = "waitlist"
+
+    async def run(self, ctx: Context, argument: str) -> Next:
+        if (refused := volunteers_only(ctx)) is not None:
+            return refused
+        shift = await ctx.uow.shifts.lock(int(argument)) if argument.isdigit() else None
+        if shift is None or shift.id is None or shift.status != "open":
+            return Next.to(None, Reply(msg("shifts.gone")))
+        mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+        if mine is not None and mine.status in HOLDING:
+            return Next.to(None, Reply(msg("shifts.already_yours"), shift_params(shift)))
+        await ctx.uow.shifts.assign(shift.id, ctx.person_id, "waitlisted")
+        notes = await promote_waitlist(ctx.uow, shift)  # a place may have freed meanwhile
+        for note in notes:
+            ctx.notify(note.person_id, note.reply)
+        if any(note.person_id == ctx.person_id for note in notes):
+            return Next()
+        return Next.to(None, Reply(msg("shifts.waitlisted"), shift_params(shift)))
+
+
+class Decline(Action):
+    name = "decline"
+
+    async def run(self, ctx: Context, argument: str) -> Next:
+        shift = await ctx.uow.shifts.get(int(argument)) if argument.isdigit() else None
+        if shift is None or shift.id is None:
+            return Next.to(None, Reply(msg("shifts.gone")))
+        mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+        if mine is None:
+            await ctx.uow.shifts.assign(shift.id, ctx.person_id, "declined")
+        return Next.to(None, Reply(msg("shifts.declined")))
+
+
+class MyShifts(Step):
+    name = "shifts.mine"
+    help = msg("help.my_shifts")
+
+    async def ask(self, ctx: Context) -> Question:
+        rows = await ctx.uow.shifts.of_person(ctx.person_id, ctx.now)
+        choices = tuple(
+            Choice(str(shift.id), msg("shifts.item"), shift_params(shift) | {"status": a.status})
+            for shift, a in rows
+            if a.status in ("confirmed", "waitlisted") and shift.status == "open"
+        )
+        key = msg("shifts.list") if choices else msg("shifts.none")
+        return Question(Reply(key, choices=(*choices, BACK_CHOICE)))
+
+    async def answer(self, ctx: Context, answer: Answer) -> Next:
+        if answer.choice_id == "back":
+            return Next(goto=BACK)
+        ctx.data["shift_id"] = int(answer.choice_id or 0)
+        return Next(goto="shifts.detail")
+
+
+class ShiftDetail(Step):
+    name = "shifts.detail"
+    help = msg("help.my_shifts")
+
+    async def ask(self, ctx: Context) -> Question:
+        shift = await ctx.uow.shifts.get(int(str(ctx.data.get("shift_id", 0))))
+        mine = shift and shift.id and await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+        if shift is None or not mine:
+            return Question(Reply(msg("shifts.gone"), choices=(BACK_CHOICE,)))
+        choices = [
+            Choice("calendar", msg("shifts.calendar")),
+            Choice("withdraw", msg("shifts.withdraw")),
+        ]
+        return Question(Reply(msg("shifts.detail"), shift_params(shift), (*choices, BACK_CHOICE)))
+
+    async def answer(self, ctx: Context, answer: Answer) -> Next:
+        shift = await ctx.uow.shifts.lock(int(str(ctx.data.get("shift_id", 0))))
+        if answer.choice_id == "back" or shift is None or shift.id is None:
+            return Next(goto=BACK)
+        if answer.choice_id == "calendar":
+            return Next.to(None, confirmed(shift, msg("shifts.calendar_file")))
+        mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+        if mine is None or mine.status not in ("confirmed", "waitlisted"):
+            return Next(goto=BACK)
+        deadline = shift.starts_at - timedelta(hours=ctx.settings.withdraw_hours)
+        actor = f"person:{ctx.person_id}"
+        if mine.status == "confirmed" and ctx.now >= deadline:
+            for coordinator in await ctx.uow.people.with_role("coordinator"):
+                assert coordinator.id is not None
+                params = shift_params(shift) | {"name": ctx.person.name}
+                ctx.notify(coordinator.id, Reply(msg("shifts.late_withdrawal"), params))
+            await ctx.uow.audit.record(actor, "shift.withdrawal_asked", f"shift:{shift.id}")
+            late = {"hours": ctx.settings.withdraw_hours}
+            return Next.to(BACK, Reply(msg("shifts.withdraw_late"), late))
+        await ctx.uow.shifts.set_status(mine, "withdrawn")
+        await ctx.uow.audit.record(actor, "shift.withdrawn", f"shift:{shift.id}")
+        for note in await promote_waitlist(ctx.uow, shift):
+            ctx.notify(note.person_id, note.reply)
+        return Next.to(BACK, Reply(msg("shifts.withdrawn"), shift_params(shift)))
+
+
+STEPS = (MyShifts(), ShiftDetail(), Accept(), JoinWaitlist(), Decline())

@@ -1,0 +1,177 @@
+"""Volunteers take shifts: first come, first served, a waitlist, withdrawal, calendar files."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App
+from flows.incoming import Incoming
+from flows.shifts import offer
+from storage.tables import OutboxMessage, Shift
+from storage.tables import Person as PersonRow
+from tests.fakes import RecordingChannel
+from tests.transcript import Person, sign_up
+
+
+async def a_volunteer(app: App, channel: RecordingChannel, name: str) -> Person:
+    """Signed up as a volunteer and approved (as a coordinator would in the chat)."""
+    volunteer = Person(app, channel, on="telegram")
+    await sign_up(volunteer, name=name, role="volontario")
+    async with app.database.unit_of_work() as uow:
+        account = await uow.people.account("telegram", volunteer.address)
+        assert account is not None
+        await uow.people.grant(account.person_id, "volunteer", by="person:1")
+    return volunteer
+
+
+async def open_shift(app: App, needed: int, start_in: timedelta = timedelta(days=3)) -> Shift:
+    """A coordinator opens a shift; every approved volunteer gets the offer."""
+    starts = app.engine.clock.now() + start_in
+    async with app.database.unit_of_work() as uow:
+        shift = await uow.shifts.add(
+            Shift(
+                title="Spesa per la signora Neri",
+                zone="Bologna",
+                place="Via Irnerio 5",
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=2),
+                needed=needed,
+                notes="Citofono Neri",
+            )
+        )
+        for volunteer in await uow.people.with_role("volunteer"):
+            assert volunteer.id is not None
+            await app.engine.queue_notification(uow, volunteer.id, offer(shift, needed))
+    await app.delivery.drain()
+    return shift
+
+
+async def test_offer_accept_and_the_calendar_file(app: App, channel: RecordingChannel):
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    await open_shift(app, needed=2)
+    (offer_message,) = marco.unread()
+    assert offer_message.text.startswith("Nuovo turno: Spesa per la signora Neri\n")
+    assert "Quando: dal 26 novembre 2026, 10:00 al 26 novembre 2026, 12:00" in offer_message.text
+    assert "Posti liberi: 2" in offer_message.text
+
+    reply = await marco.taps("Accetto")
+    assert "il turno «Spesa per la signora Neri» è tuo" in reply
+    calendar = reply.messages[0].attachment
+    assert calendar is not None and calendar.media_type == "text/calendar"
+    assert (
+        "BEGIN:VEVENT" in calendar.content
+        and "SUMMARY:Spesa per la signora Neri" in calendar.content
+    )
+    assert "DTSTART;TZID=UTC" in calendar.content or "DTSTART:20261126T090000Z" in calendar.content
+
+    reply = await marco.taps_payload(offer_message.choices[0].id)
+    assert "è già tuo" in reply
+
+
+async def test_decline(app: App, channel: RecordingChannel):
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    await open_shift(app, needed=1)
+    marco.unread()
+    reply = await marco.taps("No, grazie")
+    assert "grazie lo stesso" in reply
+
+
+async def test_covered_waitlist_and_promotion_after_a_withdrawal(
+    app: App, channel: RecordingChannel
+):
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    sara = await a_volunteer(app, channel, "Sara Rosa")
+    await open_shift(app, needed=1)
+    marco.unread(), sara.unread()
+    await marco.taps("Accetto")
+
+    reply = await sara.taps("Accetto")
+    assert "è già coperto" in reply
+    (join,) = reply.messages[0].choices  # the button on the "covered" message
+    assert join.label == "Mettimi in lista d'attesa"
+    reply = await sara.taps_payload(join.id)
+    assert "Sei in lista d'attesa" in reply
+
+    await marco.says("menu")
+    await marco.says("i miei turni")
+    reply = await marco.says("1")
+    assert "Turno: Spesa per la signora Neri" in reply
+    reply = await marco.says("mi ritiro")
+    assert "Ti sei ritirato" in reply
+
+    (news,) = sara.unread()
+    assert "Si è liberato un posto" in news.text and news.attachment is not None
+
+
+async def test_overlapping_shifts_are_refused(app: App, channel: RecordingChannel):
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    await open_shift(app, needed=1)
+    await marco.taps("Accetto")
+    await open_shift(app, needed=1, start_in=timedelta(days=3, hours=1))
+    marco.unread()
+    reply = await marco.taps("Accetto")
+    assert "a quell'ora hai già «Spesa per la signora Neri»" in reply
+
+
+async def test_a_late_withdrawal_goes_to_the_coordinator(app: App, channel: RecordingChannel):
+    async with app.database.unit_of_work() as uow:
+        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
+        assert row.id is not None
+        await uow.people.grant(row.id, "coordinator", by="cli")
+    giulia = Person(app, channel, phone="+393337770000")
+    for text in ("ciao", "1", "sì"):
+        await giulia.says(text)
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    await open_shift(app, needed=1, start_in=timedelta(hours=5))
+    await marco.taps("Accetto")
+    await marco.says("menu")
+    await marco.says("i miei turni")
+    await marco.says("1")
+    giulia.unread()  # Marco's application, seen already
+    reply = await marco.says("mi ritiro")
+    assert "Mancano meno di 24 ore" in reply
+    assert "Spesa per la signora Neri" in reply.buttons[0]  # still on the shift
+    (alert,) = giulia.unread()
+    assert "Marco Blu chiede di ritirarsi" in alert.text
+
+
+async def test_shifts_are_for_approved_volunteers(app: App, channel: RecordingChannel):
+    family = Person(app, channel)
+    await sign_up(family)
+    shift = await open_shift(app, needed=1)
+    reply = await family.taps_payload(f"a:accept:{shift.id}")
+    assert "volontari approvati" in reply
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_fifty_volunteers_take_three_places_at_the_same_instant(
+    app: App, channel: RecordingChannel
+):
+    async with app.database.unit_of_work() as uow:
+        ids = []
+        for n in range(50):
+            person = await uow.people.add(PersonRow(name=f"Volontario {n}", locale="it"))
+            assert person.id is not None
+            await uow.people.grant(person.id, "volunteer")
+            await uow.people.add_account(person.id, "telegram", f"v{n}")
+            ids.append(person.id)
+    shift = await open_shift(app, needed=3)
+
+    await asyncio.gather(
+        *(
+            app.engine.handle(Incoming("telegram", f"v{n}", choice=f"a:accept:{shift.id}"))
+            for n in range(50)
+        )
+    )
+    async with app.database.unit_of_work() as uow:
+        assert shift.id is not None
+        taken = [a for a in await uow.shifts.assignments(shift.id) if a.status == "confirmed"]
+        replies = (await uow.session.exec(select(OutboxMessage))).all()
+    keys = [r.body["key"] for r in replies if r.body["key"] != "shifts.offer"]
+    assert len(taken) == 3
+    assert keys.count("shifts.confirmed") == 3
+    assert keys.count("shifts.covered") == 47
