@@ -13,7 +13,7 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli_support import CliError, run_job
-from flows.shifts import offer
+from flows.shifts import fits, offer
 from storage.shifts import HOLDING
 from storage.tables import Shift
 
@@ -59,14 +59,20 @@ def create(
     needed: Annotated[int, typer.Option(min=1, help="How many volunteers.")] = 1,
     place: Annotated[str | None, typer.Option(help="Address or meeting point.")] = None,
     notes: Annotated[str | None, typer.Option(help="Notes for the volunteers.")] = None,
+    skill: Annotated[
+        list[str] | None, typer.Option(help="A skill needed (repeat for several).")
+    ] = None,
 ) -> None:
-    """Create a shift and offer it to every approved volunteer."""
+    """Create a shift and offer it to the approved volunteers it suits."""
 
     async def job(application: App) -> tuple[int, int]:
         timezone = application.settings.timezone
         starts, ends = _moment(start, timezone), _moment(end, timezone)
         if ends <= starts:
             raise CliError("the end must come after the start")
+        known = application.settings.flow_settings().skills
+        if unknown := [s for s in skill or [] if s not in known]:
+            raise CliError(f"unknown skill {unknown[0]!r}: CISONO_SKILLS has {', '.join(known)}")
         async with application.database.unit_of_work() as uow:
             shift = await uow.shifts.add(
                 Shift(
@@ -77,6 +83,7 @@ def create(
                     ends_at=ends,
                     needed=needed,
                     notes=notes,
+                    skills=list(skill or []),
                 )
             )
             assert shift.id is not None
@@ -84,6 +91,8 @@ def create(
             offered = 0
             for volunteer in await uow.people.with_role("volunteer"):
                 if volunteer.id is None or volunteer.opted_out_at is not None:
+                    continue
+                if not fits(await uow.shifts.profile(volunteer.id), shift, timezone):
                     continue
                 await application.engine.queue_notification(uow, volunteer.id, offer(shift, needed))
                 offered += 1

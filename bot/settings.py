@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Rome", validation_alias="CISONO_TIMEZONE")
 
     zones: str = Field("", validation_alias="CISONO_ZONES")  # comma-separated
+    skills: str = Field(
+        "Patente di guida,Assistenza anziani,Infanzia,Disabilità,Lingue straniere",
+        validation_alias="CISONO_SKILLS",
+    )  # comma-separated
     withdraw_hours: int = Field(24, ge=0, validation_alias="CISONO_WITHDRAW_HOURS")
     retention_days: int = Field(365, ge=1, validation_alias="CISONO_RETENTION_DAYS")
 
@@ -92,9 +96,11 @@ class Settings(BaseSettings):
 
     def flow_settings(self) -> FlowSettings:
         zones = tuple(zone.strip() for zone in self.zones.split(",") if zone.strip())
+        skills = tuple(skill.strip() for skill in self.skills.split(",") if skill.strip())
         return FlowSettings(
             default_locale=self.locale,
             timezone=self.timezone,
             zones=zones,
+            skills=skills,
             withdraw_hours=self.withdraw_hours,
         )

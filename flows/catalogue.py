@@ -12,6 +12,7 @@ from flows import (
     roles,
     shifts,
     triage,
+    volunteer_profile,
 )
 from flows.step import Steps
 
@@ -27,4 +28,5 @@ def all_steps() -> Steps:
         *my_requests.STEPS,
         *triage.STEPS,
         *shifts.STEPS,
+        *volunteer_profile.STEPS,
     )

@@ -15,6 +15,7 @@ class FlowSettings:
     timezone: str = "Europe/Rome"
     default_region: str = "IT"  # for phone numbers typed without a country code
     zones: tuple[str, ...] = ()  # the cooperative's territory; empty: typed freely
+    skills: tuple[str, ...] = ()  # what volunteers may offer (driving licence, languages...)
     withdraw_hours: int = 24  # a volunteer may leave a shift until this long before it
 
 

@@ -24,6 +24,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("my_requests", msg("menu.my_requests"), "requests.mine", ("family",)),
     MenuEntry("profile", msg("menu.profile"), "profile.show"),
     MenuEntry("my_shifts", msg("menu.my_shifts"), "shifts.mine", roles=("volunteer",)),
+    MenuEntry("skills", msg("menu.volunteer_profile"), "volunteer.skills", roles=("volunteer",)),
     MenuEntry("triage", msg("menu.triage"), "triage.list", roles=("coordinator",)),
     MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
     MenuEntry("language", msg("menu.language"), "language.choose"),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
 
 from flows.messages import Attachment, Choice, Param, Reply, msg
 from flows.step import BACK, Action, Answer, Context, Next, Notification, Question, Step
 from storage.shifts import HOLDING
-from storage.tables import Shift
+from storage.tables import Shift, VolunteerProfile
 from storage.unit_of_work import UnitOfWork
 
 BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
@@ -81,6 +82,18 @@ async def promote_waitlist(uow: UnitOfWork, shift: Shift) -> list[Notification]:
         notes.append(Notification(assignment.person_id, confirmed(shift, msg("shifts.promoted"))))
         free -= 1
     return notes
+
+
+def fits(profile: VolunteerProfile | None, shift: Shift, timezone: str) -> bool:
+    """Whether the shift suits the volunteer: skills, zone, and the day of the week."""
+    if profile is None:  # no profile yet: only shifts that need nothing in particular
+        return not shift.skills
+    if not set(shift.skills) <= set(profile.skills):
+        return False
+    if profile.zones and shift.zone not in profile.zones:
+        return False
+    weekend = shift.starts_at.astimezone(ZoneInfo(timezone)).weekday() >= 5
+    return profile.days == "any_day" or profile.days == ("weekend" if weekend else "weekdays")
 
 
 def volunteers_only(ctx: Context) -> Next | None:

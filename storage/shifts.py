@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.tables import Shift, ShiftAssignment, utcnow
+from storage.tables import Shift, ShiftAssignment, VolunteerProfile, utcnow
 
 HOLDING = ("confirmed", "checked_in", "completed")  # statuses that take a place
 
@@ -96,3 +96,16 @@ class ShiftRepository:
         else:
             await self.set_status(existing, status)
         return existing
+
+    async def profile(self, person_id: int) -> VolunteerProfile | None:
+        return await self.session.get(VolunteerProfile, person_id)
+
+    async def save_profile(
+        self, person_id: int, skills: list[str], zones: list[str], days: str
+    ) -> VolunteerProfile:
+        profile = await self.profile(person_id) or VolunteerProfile(person_id=person_id)
+        profile.skills, profile.zones, profile.days = skills, zones, days
+        profile.updated_at = utcnow()
+        self.session.add(profile)
+        await self.session.flush()
+        return profile

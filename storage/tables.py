@@ -235,6 +235,7 @@ class Shift(SQLModel, table=True):
     starts_at: datetime = _now(index=True)
     ends_at: datetime = _now()
     needed: int = Field(default=1)
+    skills: list[str] = _json(list)  # all of them needed to be offered the shift
     notes: str | None = Field(default=None, max_length=500)  # for the volunteers
     status: str = Field(default="open", max_length=12)  # open, cancelled
     request_id: int | None = Field(
@@ -261,4 +262,20 @@ class ShiftAssignment(SQLModel, table=True):
     person_id: int = _person_fk()
     status: str = Field(default="confirmed", max_length=12)
     created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class VolunteerProfile(SQLModel, table=True):
+    """What a volunteer can do, where and when: shifts are offered to those who fit."""
+
+    __tablename__ = "volunteer_profile"
+
+    person_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    skills: list[str] = _json(list)
+    zones: list[str] = _json(list)  # empty: anywhere
+    days: str = Field(default="any_day", max_length=12)  # weekdays, weekend, any_day
     updated_at: datetime = _now()

@@ -240,6 +240,12 @@ def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     assert shown["team"] == [{"name": "Marco Blu", "status": "confirmed"}]
     assert "Trasporto" in output(capsys, ["shifts", "list"])
 
+    # a driver is needed: Marco has not said he drives, so he is not asked
+    argv += ["--skill", "Patente di guida"]
+    assert "shift 2 created, offered to 0 volunteers" in output(capsys, argv)
+    assert main([*argv, "--skill", "Volare"]) == 1
+    assert "unknown skill 'Volare'" in capsys.readouterr().err
+
     bad = ["shifts", "create", "--title", "x", "--zone", "y", "--start", "domani", "--end", "x"]
     assert main(bad) == 1
     assert "is not a date and time like 2026-12-01 09:30" in capsys.readouterr().err

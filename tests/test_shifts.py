@@ -175,3 +175,52 @@ async def test_fifty_volunteers_take_three_places_at_the_same_instant(
     assert len(taken) == 3
     assert keys.count("shifts.confirmed") == 3
     assert keys.count("shifts.covered") == 47
+
+
+async def test_a_volunteer_sets_skills_and_availability(app: App, channel: RecordingChannel):
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    await marco.says("menu")
+    reply = await marco.says("competenze e disponibilità")
+    assert "Cosa sai fare?" in reply
+    assert reply.buttons[0] == "Patente di guida"
+    reply = await marco.says("patente di guida")
+    assert reply.buttons[0] == "✓ Patente di guida"
+    await marco.says("lingue straniere")
+    reply = await marco.says("lingue straniere")  # ticked twice: unticked
+    assert "✓" not in reply.buttons[4]
+    reply = await marco.says("fatto")
+    assert "In quali giorni sei disponibile" in reply
+    reply = await marco.says("dal lunedì al venerdì")
+    assert "ho salvato le tue competenze" in reply
+    async with app.database.unit_of_work() as uow:
+        account = await uow.people.account("telegram", marco.address)
+        assert account is not None
+        profile = await uow.shifts.profile(account.person_id)
+    assert profile is not None
+    assert (profile.skills, profile.zones, profile.days) == (["Patente di guida"], [], "weekdays")
+
+
+def test_offers_fit_skills_zones_and_days():
+    from datetime import UTC, datetime
+
+    from flows.shifts import fits
+    from storage.tables import VolunteerProfile
+
+    monday = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    saturday = datetime(2026, 11, 28, 9, tzinfo=UTC)
+
+    def shift(skills: list[str], zone: str = "Bologna", starts: datetime = monday) -> Shift:
+        return Shift(title="t", zone=zone, starts_at=starts, ends_at=starts, skills=skills)
+
+    driver = VolunteerProfile(
+        person_id=1, skills=["Patente di guida"], zones=["Bologna"], days="weekdays"
+    )
+    assert fits(driver, shift(["Patente di guida"]), "Europe/Rome")
+    assert not fits(driver, shift(["Patente di guida", "Infanzia"]), "Europe/Rome")
+    assert not fits(driver, shift([], zone="Imola"), "Europe/Rome")
+    assert not fits(driver, shift([], starts=saturday), "Europe/Rome")
+    anywhere = VolunteerProfile(person_id=2, skills=[], zones=[], days="any_day")
+    assert fits(anywhere, shift([], zone="Imola", starts=saturday), "Europe/Rome")
+    assert fits(None, shift([]), "Europe/Rome") and not fits(
+        None, shift(["Infanzia"]), "Europe/Rome"
+    )
