@@ -18,7 +18,7 @@ from typer.exceptions import TyperException
 from bot.app import App, DatabaseNotReady, configure_logging
 from bot.channels.terminal import TerminalChat
 from bot.cli_requests import requests_app
-from bot.cli_shifts import shifts_app
+from bot.cli_shifts import shifts_app, volunteers_app
 from bot.cli_support import CliError, run_job, settings_from_env
 from bot.runner import Runner
 from flows.phones import normalize_phone
@@ -38,6 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(people_app, name="people")
 app.add_typer(requests_app, name="requests")
 app.add_typer(shifts_app, name="shifts")
+app.add_typer(volunteers_app, name="volunteers")
 console = Console()
 
 

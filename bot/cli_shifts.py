@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +16,7 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli_support import CliError, run_job
+from flows.phones import normalize_phone
 from flows.shifts import fits, offer
 from storage.shifts import HOLDING
 from storage.tables import Shift
@@ -153,3 +157,77 @@ def show(
         console.print(f"[bold]{field}[/bold]: {row[field]}")
     for member in row["team"]:
         console.print(f"  {member['name']}: {member['status']}")
+
+
+class Attendance(StrEnum):
+    attended = "attended"
+    missed = "missed"
+    excused = "excused"
+
+
+MARKS = {"attended": "completed", "missed": "missed", "excused": "excused"}
+
+
+@shifts_app.command("mark")
+def mark(shift_id: int, phone: str, attendance: Attendance) -> None:
+    """Record how it went for one volunteer: attended (the hours count), missed or excused."""
+
+    async def job(application: App) -> None:
+        number = normalize_phone(phone)
+        if number is None:
+            raise CliError(f"{phone!r} is not a valid phone number")
+        async with application.database.unit_of_work() as uow:
+            person = await uow.people.by_phone(number)
+            assignment = person and person.id and await uow.shifts.assignment(shift_id, person.id)
+            if not assignment:
+                raise CliError(f"{number} is not on shift {shift_id}")
+            await uow.shifts.set_status(assignment, MARKS[attendance.value])
+            await uow.audit.record(
+                "cli", "shift.marked", f"person:{assignment.person_id}", status=attendance.value
+            )
+
+    run_job(job)
+    console.print(f"{phone} marked {attendance.value} on shift {shift_id}")
+
+
+volunteers_app = typer.Typer(help="Volunteers.", no_args_is_help=True)
+
+
+@volunteers_app.command("hours")
+def hours(
+    month: Annotated[str, typer.Option(help="The month, like 2026-11.")],
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+) -> None:
+    """Hours of completed shifts per volunteer in a month (for the social report)."""
+
+    async def job(application: App) -> list[dict[str, Any]]:
+        try:
+            first = datetime.strptime(month, "%Y-%m")
+        except ValueError as error:
+            raise CliError(f"{month!r} is not a month like 2026-11") from error
+        zone = ZoneInfo(application.settings.timezone)
+        since = first.replace(tzinfo=zone)
+        until = since.replace(year=since.year + since.month // 12, month=since.month % 12 + 1)
+        async with application.database.unit_of_work() as uow:
+            totals = await uow.shifts.hours(since, until)
+            rows = []
+            for person_id, total in sorted(totals.items()):
+                person = await uow.people.get(person_id)
+                rows.append(
+                    {
+                        "name": person.name if person else None,
+                        "phone": person.phone if person else None,
+                        "hours": round(total, 2),
+                    }
+                )
+            return rows
+
+    if format not in ("csv", "json"):
+        raise CliError("--format is csv or json")
+    rows = run_job(job)
+    if format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=["name", "phone", "hours"])
+    writer.writeheader()
+    writer.writerows(rows)

@@ -7,13 +7,23 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
 
-from flows.messages import Attachment, Choice, Param, Reply, msg
+from flows.messages import Attachment, Choice, Key, Param, Reply, msg
 from flows.step import BACK, Action, Answer, Context, Next, Notification, Question, Step
 from storage.shifts import HOLDING
 from storage.tables import Shift, VolunteerProfile
 from storage.unit_of_work import UnitOfWork
 
 BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
+ATTENDANCE = {
+    "confirmed": msg("attendance.confirmed"),
+    "waitlisted": msg("attendance.waitlisted"),
+    "checked_in": msg("attendance.checked_in"),
+    "completed": msg("attendance.completed"),
+    "missed": msg("attendance.missed"),
+    "excused": msg("attendance.excused"),
+    "withdrawn": msg("attendance.withdrawn"),
+    "declined": msg("attendance.declined"),
+}
 
 
 def shift_params(shift: Shift, left: int | None = None) -> dict[str, Param]:
@@ -170,20 +180,40 @@ class MyShifts(Step):
     help = msg("help.my_shifts")
 
     async def ask(self, ctx: Context) -> Question:
-        rows = await ctx.uow.shifts.of_person(ctx.person_id, ctx.now)
+        today = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        rows = await ctx.uow.shifts.of_person(ctx.person_id, today)
         choices = tuple(
-            Choice(str(shift.id), msg("shifts.item"), shift_params(shift) | {"status": a.status})
+            Choice(
+                str(shift.id),
+                msg("shifts.item"),
+                shift_params(shift) | {"status": Key(ATTENDANCE[a.status])},
+            )
             for shift, a in rows
-            if a.status in ("confirmed", "waitlisted") and shift.status == "open"
+            if a.status in ("confirmed", "waitlisted", "checked_in") and shift.status == "open"
         )
+        month, year = await self._hours(ctx)
         key = msg("shifts.list") if choices else msg("shifts.none")
-        return Question(Reply(key, choices=(*choices, BACK_CHOICE)))
+        return Question(Reply(key, {"month": month, "year": year}, (*choices, BACK_CHOICE)))
+
+    @staticmethod
+    async def _hours(ctx: Context) -> tuple[str, str]:
+        """This month's and this year's hours, months and years as the cooperative counts."""
+        local = ctx.now.astimezone(ZoneInfo(ctx.timezone))
+        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        year_start = month_start.replace(month=1)
+        end = year_start.replace(year=year_start.year + 1)
+        month = (await ctx.uow.shifts.hours(month_start, end)).get(ctx.person_id, 0.0)
+        year = (await ctx.uow.shifts.hours(year_start, end)).get(ctx.person_id, 0.0)
+        return f"{month:g}", f"{year:g}"
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         if answer.choice_id == "back":
             return Next(goto=BACK)
         ctx.data["shift_id"] = int(answer.choice_id or 0)
         return Next(goto="shifts.detail")
+
+
+CHECK_IN_EARLY = timedelta(hours=1)  # how long before the start one can check in
 
 
 class ShiftDetail(Step):
@@ -195,11 +225,15 @@ class ShiftDetail(Step):
         mine = shift and shift.id and await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
         if shift is None or not mine:
             return Question(Reply(msg("shifts.gone"), choices=(BACK_CHOICE,)))
-        choices = [
-            Choice("calendar", msg("shifts.calendar")),
-            Choice("withdraw", msg("shifts.withdraw")),
-        ]
-        return Question(Reply(msg("shifts.detail"), shift_params(shift), (*choices, BACK_CHOICE)))
+        choices = [Choice("calendar", msg("shifts.calendar"))]
+        if mine.status == "confirmed" and ctx.now >= shift.starts_at - CHECK_IN_EARLY:
+            choices.append(Choice("check_in", msg("shifts.check_in")))
+        if mine.status in ("confirmed", "checked_in") and ctx.now >= shift.starts_at:
+            choices.append(Choice("done", msg("shifts.report_done")))
+        if mine.status in ("confirmed", "waitlisted") and ctx.now < shift.starts_at:
+            choices.append(Choice("withdraw", msg("shifts.withdraw")))
+        params = shift_params(shift) | {"status": Key(ATTENDANCE[mine.status])}
+        return Question(Reply(msg("shifts.detail"), params, (*choices, BACK_CHOICE)))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         shift = await ctx.uow.shifts.lock(int(str(ctx.data.get("shift_id", 0))))
@@ -208,10 +242,16 @@ class ShiftDetail(Step):
         if answer.choice_id == "calendar":
             return Next.to(None, confirmed(shift, msg("shifts.calendar_file")))
         mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+        actor = f"person:{ctx.person_id}"
+        if mine is not None and answer.choice_id in ("check_in", "done"):
+            status = "checked_in" if answer.choice_id == "check_in" else "completed"
+            await ctx.uow.shifts.set_status(mine, status)
+            await ctx.uow.audit.record(actor, f"shift.{status}", f"shift:{shift.id}")
+            key = msg("shifts.checked_in") if status == "checked_in" else msg("shifts.thanks")
+            return Next.to(None, Reply(key, shift_params(shift)))
         if mine is None or mine.status not in ("confirmed", "waitlisted"):
             return Next(goto=BACK)
         deadline = shift.starts_at - timedelta(hours=ctx.settings.withdraw_hours)
-        actor = f"person:{ctx.person_id}"
         if mine.status == "confirmed" and ctx.now >= deadline:
             for coordinator in await ctx.uow.people.with_role("coordinator"):
                 assert coordinator.id is not None

@@ -109,3 +109,20 @@ class ShiftRepository:
         self.session.add(profile)
         await self.session.flush()
         return profile
+
+    async def hours(self, since: datetime, until: datetime) -> dict[int, float]:
+        """Hours of completed shifts per person, for shifts starting in [since, until)."""
+        query = (
+            select(Shift, ShiftAssignment)
+            .join(ShiftAssignment, col(ShiftAssignment.shift_id) == col(Shift.id))
+            .where(
+                ShiftAssignment.status == "completed",
+                col(Shift.starts_at) >= since,
+                col(Shift.starts_at) < until,
+            )
+        )
+        totals: dict[int, float] = {}
+        for shift, assignment in (await self.session.exec(query)).all():
+            duration = (shift.ends_at - shift.starts_at).total_seconds() / 3600
+            totals[assignment.person_id] = totals.get(assignment.person_id, 0.0) + duration
+        return totals

@@ -246,6 +246,15 @@ def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     assert main([*argv, "--skill", "Volare"]) == 1
     assert "unknown skill 'Volare'" in capsys.readouterr().err
 
+    assert "marked attended" in output(capsys, ["shifts", "mark", "1", "+393401112233", "attended"])
+    assert output(capsys, ["volunteers", "hours", "--month", "2030-03"]).splitlines() == [
+        "name,phone,hours",
+        "Marco Blu,+393401112233,2.0",
+    ]
+    assert main(["shifts", "mark", "1", "+393409999999", "missed"]) == 1
+    assert "is not on shift 1" in capsys.readouterr().err
+    assert main(["volunteers", "hours", "--month", "marzo"]) == 1
+
     bad = ["shifts", "create", "--title", "x", "--zone", "y", "--start", "domani", "--end", "x"]
     assert main(bad) == 1
     assert "is not a date and time like 2026-12-01 09:30" in capsys.readouterr().err

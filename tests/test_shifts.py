@@ -13,7 +13,7 @@ from flows.incoming import Incoming
 from flows.shifts import offer
 from storage.tables import OutboxMessage, Shift
 from storage.tables import Person as PersonRow
-from tests.fakes import RecordingChannel
+from tests.fakes import FakeClock, RecordingChannel
 from tests.transcript import Person, sign_up
 
 
@@ -224,3 +224,28 @@ def test_offers_fit_skills_zones_and_days():
     assert fits(None, shift([]), "Europe/Rome") and not fits(
         None, shift(["Infanzia"]), "Europe/Rome"
     )
+
+
+async def test_check_in_report_done_and_the_hours(
+    app: App, channel: RecordingChannel, clock: FakeClock
+):
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    await open_shift(app, needed=1, start_in=timedelta(hours=30))
+    await marco.taps("Accetto")
+    await marco.says("menu")
+    reply = await marco.says("i miei turni")
+    assert "Ore di volontariato: 0 questo mese, 0 quest'anno." in reply
+    reply = await marco.says("1")
+    assert "Sono arrivato" not in reply.buttons  # not yet the day
+
+    clock.advance(hours=29, minutes=30)  # half an hour before the start
+    reply = await marco.says("indietro")
+    reply = await marco.says("1")
+    reply = await marco.says("sono arrivato")
+    assert "Presenza registrata" in reply
+    clock.advance(hours=3)
+    reply = await marco.says("turno svolto")
+    assert "registrato il turno «Spesa per la signora Neri» come svolto" in reply
+    await marco.says("menu")
+    reply = await marco.says("i miei turni")
+    assert "Ore di volontariato: 2 questo mese, 2 quest'anno." in reply
