@@ -13,7 +13,6 @@ from tests.fake_telegram import FakeTelegram
 from tests.platforms import (
     WEBHOOK_SECRET,
     account,
-    outbox,
     people,
     running,
     settings_for,
@@ -139,7 +138,7 @@ async def test_flood_control_is_waited_out(polling_bot: Runner, telegram: FakeTe
     await telegram.user_sends_text(MARIA, "ciao")
     (welcome,) = await telegram.wait_for_texts(MARIA, 1, timeout=15)
     assert "In che lingua" in welcome
-    (row,) = await outbox(polling_bot.app.database)
+    (row,) = await settled(polling_bot.app.database)
     assert (row.status, row.attempts) == ("sent", 2)
     assert (row.sent_at - row.created_at).total_seconds() >= 1  # type: ignore[operator]
 
@@ -148,7 +147,7 @@ async def test_a_server_error_is_retried(polling_bot: Runner, telegram: FakeTele
     telegram.fail_next("sendMessage", 500, description="Internal Server Error")
     await telegram.user_sends_text(MARIA, "ciao")
     await telegram.wait_for_texts(MARIA, 1, timeout=15)
-    (row,) = await outbox(polling_bot.app.database)
+    (row,) = await settled(polling_bot.app.database)
     assert (row.status, row.attempts) == ("sent", 2)
 
 
