@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -22,6 +23,12 @@ from storage.unit_of_work import Database
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeClock, RecordingChannel
+
+# CI explores the same examples every run (a red CI is then a regression, not luck);
+# locally, each run explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 POSTGRES_URL = os.environ.get(
     "CISONO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
