@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli_support import CliError, run_job
+from flows.coverage import cancel_shift
 from flows.phones import normalize_phone
 from flows.shifts import fits, offer
 from storage.shifts import HOLDING
@@ -157,6 +158,26 @@ def show(
         console.print(f"[bold]{field}[/bold]: {row[field]}")
     for member in row["team"]:
         console.print(f"  {member['name']}: {member['status']}")
+
+
+@shifts_app.command("cancel")
+def cancel(
+    shift_id: int,
+    reason: Annotated[str, typer.Option(help="What the volunteers are told.")] = "",
+) -> None:
+    """Cancel a shift; everyone on it or waiting for it is told (by `cisono run`)."""
+
+    async def job(application: App) -> int:
+        async with application.database.unit_of_work() as uow:
+            shift = await uow.shifts.lock(shift_id)
+            if shift is None or shift.status == "cancelled":
+                raise CliError(f"no open shift {shift_id}")
+            notes = await cancel_shift(uow, shift, "cli", reason.strip())
+            for note in notes:
+                await application.engine.queue_notification(uow, note.person_id, note.reply)
+            return len(notes)
+
+    console.print(f"shift {shift_id} cancelled, {run_job(job)} volunteers told")
 
 
 class Attendance(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flows import (
+    coverage,
     menu,
     my_requests,
     onboarding,
@@ -29,4 +30,5 @@ def all_steps() -> Steps:
         *triage.STEPS,
         *shifts.STEPS,
         *volunteer_profile.STEPS,
+        *coverage.STEPS,
     )

@@ -26,6 +26,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("my_shifts", msg("menu.my_shifts"), "shifts.mine", roles=("volunteer",)),
     MenuEntry("skills", msg("menu.volunteer_profile"), "volunteer.skills", roles=("volunteer",)),
     MenuEntry("triage", msg("menu.triage"), "triage.list", roles=("coordinator",)),
+    MenuEntry("coverage", msg("menu.coverage"), "coverage.list", roles=("coordinator",)),
     MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
     MenuEntry("language", msg("menu.language"), "language.choose"),
     MenuEntry("privacy", msg("menu.privacy"), "privacy.menu"),

@@ -251,6 +251,8 @@ def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
         "name,phone,hours",
         "Marco Blu,+393401112233,2.0",
     ]
+    assert "shift 2 cancelled, 0 volunteers told" in output(capsys, ["shifts", "cancel", "2"])
+    assert main(["shifts", "cancel", "2"]) == 1
     assert main(["shifts", "mark", "1", "+393409999999", "missed"]) == 1
     assert "is not on shift 1" in capsys.readouterr().err
     assert main(["volunteers", "hours", "--month", "marzo"]) == 1

@@ -249,3 +249,38 @@ async def test_check_in_report_done_and_the_hours(
     await marco.says("menu")
     reply = await marco.says("i miei turni")
     assert "Ore di volontariato: 2 questo mese, 2 quest'anno." in reply
+
+
+async def test_a_coordinator_sees_the_coverage_and_cancels_a_shift(
+    app: App, channel: RecordingChannel
+):
+    async with app.database.unit_of_work() as uow:
+        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
+        assert row.id is not None
+        await uow.people.grant(row.id, "coordinator", by="cli")
+    giulia = Person(app, channel, phone="+393337770000")
+    for text in ("ciao", "1", "sì"):
+        await giulia.says(text)
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    sara = await a_volunteer(app, channel, "Sara Rosa")
+    await open_shift(app, needed=1)
+    await marco.taps("Accetto")
+    sara.unread()
+    reply = await sara.taps("Accetto")
+    await sara.taps_payload(reply.messages[0].choices[0].id)  # the waitlist
+
+    await giulia.says("menu")
+    reply = await giulia.says("copertura dei turni")
+    assert reply.buttons[0] == "Spesa per la signora Neri — 26 novembre 2026, 10:00 (1/1)"
+    reply = await giulia.says("1")
+    assert "Volontari:\n• Marco Blu: confermato\n• Sara Rosa: in lista d'attesa" in reply
+    await giulia.says("annulla il turno")
+    reply = await giulia.says("La signora Neri è ricoverata")
+    assert "Turno «Spesa per la signora Neri» annullato" in reply
+    for volunteer in (marco, sara):
+        (news,) = volunteer.unread()
+        assert news.text.endswith(
+            "annullato dalla cooperativa. Motivo: La signora Neri è ricoverata"
+        )
+    reply = await marco.says("i miei turni")
+    assert "Non hai turni in programma" in reply
