@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
-from storage.tables import Person as PersonRow
 from tests.fakes import RecordingChannel
-from tests.transcript import Person, sign_up
+from tests.transcript import Person, a_coordinator, sign_up
 
 TYPED = [
     "anziani",
@@ -27,19 +26,16 @@ async def a_family(app: App, channel: RecordingChannel, **kw: object) -> Person:
     return maria
 
 
-async def a_coordinator(app: App, channel: RecordingChannel) -> Person:
-    async with app.database.unit_of_work() as uow:
-        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
-        assert row.id is not None
-        await uow.people.grant(row.id, "coordinator", by="cli")
-    giulia = Person(app, channel, on="telegram", phone="+393337770000")
-    for text in ("ciao", "1", "sì"):
-        await giulia.says(text)
-    return giulia
+async def file_request(person: Person, answers: list[str]) -> None:
+    await person.says("menu")
+    await person.says("chiedi supporto")
+    for answer in answers:
+        await person.says(answer)
+    await person.says("conferma")
 
 
 async def test_a_request_typed_in_words_whatsapp_style(app: App, channel: RecordingChannel):
-    giulia = await a_coordinator(app, channel)
+    giulia = await a_coordinator(app, channel, on="telegram")
     maria = await a_family(app, channel, on="whatsapp", phone="+393331112222")
 
     reply = await maria.says("ho bisogno di aiuto per mia madre")
@@ -139,12 +135,9 @@ async def test_two_requests_in_a_row_get_their_own_references(app: App, channel:
 async def test_taking_charge_tells_the_family_and_the_history_shows_it(
     app: App, channel: RecordingChannel
 ):
-    giulia = await a_coordinator(app, channel)
+    giulia = await a_coordinator(app, channel, on="telegram")
     maria = await a_family(app, channel)
-    await maria.says("chiedi supporto")
-    for answer in TYPED:
-        await maria.says(answer)
-    await maria.says("conferma")
+    await file_request(maria, TYPED)
     (notice,) = giulia.unread()
 
     reply = await giulia.taps("Prendo in carico")
@@ -163,12 +156,9 @@ async def test_taking_charge_tells_the_family_and_the_history_shows_it(
 
 
 async def test_a_family_cancels_its_request(app: App, channel: RecordingChannel):
-    giulia = await a_coordinator(app, channel)
+    giulia = await a_coordinator(app, channel, on="telegram")
     maria = await a_family(app, channel)
-    await maria.says("chiedi supporto")
-    for answer in TYPED:
-        await maria.says(answer)
-    await maria.says("conferma")
+    await file_request(maria, TYPED)
     giulia.unread()
     await maria.says("le mie richieste")
     await maria.says("R-2026-0001")
@@ -190,10 +180,7 @@ async def test_only_coordinators_can_take_charge(app: App, channel: RecordingCha
 
 async def test_a_family_sees_only_its_own_requests(app: App, channel: RecordingChannel):
     maria = await a_family(app, channel)
-    await maria.says("chiedi supporto")
-    for answer in TYPED:
-        await maria.says(answer)
-    await maria.says("conferma")
+    await file_request(maria, TYPED)
     other = await a_family(app, channel)
     reply = await other.says("le mie richieste")
     assert "Non hai ancora fatto richieste" in reply
@@ -240,16 +227,8 @@ async def test_zones_from_the_cooperatives_list_are_matched_forgivingly(
     assert "Zona: Sasso Marconi" in reply.last.text
 
 
-async def file_request(person: Person, answers: list[str]) -> None:
-    await person.says("menu")
-    await person.says("chiedi supporto")
-    for answer in answers:
-        await person.says(answer)
-    await person.says("conferma")
-
-
 async def test_a_coordinator_triages_in_the_chat(app: App, channel: RecordingChannel):
-    giulia = await a_coordinator(app, channel)
+    giulia = await a_coordinator(app, channel, on="telegram")
     maria = await a_family(app, channel)
     await file_request(maria, TYPED)
     urgent = [*TYPED[:6], "urgente", "no"]

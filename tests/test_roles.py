@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 from bot.app import App
-from storage.tables import Person as PersonRow
 from tests.fakes import RecordingChannel
-from tests.transcript import Person, sign_up
-
-
-async def a_coordinator(app: App, channel: RecordingChannel) -> Person:
-    async with app.database.unit_of_work() as uow:
-        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
-        assert row.id is not None
-        await uow.people.grant(row.id, "coordinator", by="cli")
-    giulia = Person(app, channel, phone="+393337770000")
-    await giulia.says("ciao")
-    await giulia.says("1")
-    await giulia.says("sì")
-    return giulia
+from tests.transcript import Person, a_coordinator, sign_up
 
 
 async def test_a_volunteer_is_approved_by_a_coordinator(app: App, channel: RecordingChannel):

@@ -14,7 +14,7 @@ from flows.shifts import offer
 from storage.tables import OutboxMessage, Shift
 from storage.tables import Person as PersonRow
 from tests.fakes import FakeClock, RecordingChannel
-from tests.transcript import Person, sign_up
+from tests.transcript import Person, a_coordinator, sign_up
 
 
 async def a_volunteer(app: App, channel: RecordingChannel, name: str) -> Person:
@@ -118,13 +118,7 @@ async def test_overlapping_shifts_are_refused(app: App, channel: RecordingChanne
 
 
 async def test_a_late_withdrawal_goes_to_the_coordinator(app: App, channel: RecordingChannel):
-    async with app.database.unit_of_work() as uow:
-        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
-        assert row.id is not None
-        await uow.people.grant(row.id, "coordinator", by="cli")
-    giulia = Person(app, channel, phone="+393337770000")
-    for text in ("ciao", "1", "sì"):
-        await giulia.says(text)
+    giulia = await a_coordinator(app, channel)
     marco = await a_volunteer(app, channel, "Marco Blu")
     await open_shift(app, needed=1, start_in=timedelta(hours=5))
     await marco.taps("Accetto")
@@ -254,13 +248,7 @@ async def test_check_in_report_done_and_the_hours(
 async def test_a_coordinator_sees_the_coverage_and_cancels_a_shift(
     app: App, channel: RecordingChannel
 ):
-    async with app.database.unit_of_work() as uow:
-        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
-        assert row.id is not None
-        await uow.people.grant(row.id, "coordinator", by="cli")
-    giulia = Person(app, channel, phone="+393337770000")
-    for text in ("ciao", "1", "sì"):
-        await giulia.says(text)
+    giulia = await a_coordinator(app, channel)
     marco = await a_volunteer(app, channel, "Marco Blu")
     sara = await a_volunteer(app, channel, "Sara Rosa")
     await open_shift(app, needed=1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bot.app import App
 from bot.rendering import Rendered
 from flows.incoming import Incoming
+from storage.tables import Person as PersonRow
 from tests.fakes import RecordingChannel
 
 _ids = itertools.count(1)
@@ -109,3 +110,15 @@ async def sign_up(
         await person.says("salta")
     await person.says(name)
     return await person.says(role)
+
+
+async def a_coordinator(app: App, channel: RecordingChannel, on: str = "terminal") -> Person:
+    """Giulia, registered as coordinator by CLI, who then writes and consents."""
+    async with app.database.unit_of_work() as uow:
+        row = await uow.people.add(PersonRow(phone="+393337770000", name="Giulia Verdi"))
+        assert row.id is not None
+        await uow.people.grant(row.id, "coordinator", by="cli")
+    giulia = Person(app, channel, on=on, phone="+393337770000")
+    for text in ("ciao", "1", "sì"):
+        await giulia.says(text)
+    return giulia
