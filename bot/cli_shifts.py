@@ -67,6 +67,9 @@ def create(
     skill: Annotated[
         list[str] | None, typer.Option(help="A skill needed (repeat for several).")
     ] = None,
+    request: Annotated[
+        str | None, typer.Option(help="The family's request (R-2026-0042) this shift serves.")
+    ] = None,
 ) -> None:
     """Create a shift and offer it to the approved volunteers it suits."""
 
@@ -79,6 +82,9 @@ def create(
         if unknown := [s for s in skill or [] if s not in known]:
             raise CliError(f"unknown skill {unknown[0]!r}: CISONO_SKILLS has {', '.join(known)}")
         async with application.database.unit_of_work() as uow:
+            served = await uow.requests.by_reference(request) if request else None
+            if request and served is None:
+                raise CliError(f"no request {request}")
             shift = await uow.shifts.add(
                 Shift(
                     title=title,
@@ -89,6 +95,7 @@ def create(
                     needed=needed,
                     notes=notes,
                     skills=list(skill or []),
+                    request_id=served.id if served else None,
                 )
             )
             assert shift.id is not None

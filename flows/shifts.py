@@ -91,6 +91,8 @@ async def promote_waitlist(uow: UnitOfWork, shift: Shift) -> list[Notification]:
         await uow.audit.record("system", "shift.promoted", f"person:{assignment.person_id}")
         notes.append(Notification(assignment.person_id, confirmed(shift, msg("shifts.promoted"))))
         free -= 1
+    if (family := await tell_family_when_covered(uow, shift)) is not None:
+        notes.append(family)
     return notes
 
 
@@ -104,6 +106,24 @@ def fits(profile: VolunteerProfile | None, shift: Shift, timezone: str) -> bool:
         return False
     weekend = shift.starts_at.astimezone(ZoneInfo(timezone)).weekday() >= 5
     return profile.days == "any_day" or profile.days == ("weekend" if weekend else "weekdays")
+
+
+async def tell_family_when_covered(uow: UnitOfWork, shift: Shift) -> Notification | None:
+    """A shift made for a request, now fully covered: the request is scheduled, and the
+    family is told the date."""
+    if shift.request_id is None or shift.id is None:
+        return None
+    if await uow.shifts.taken(shift.id) < shift.needed:
+        return None
+    request = await uow.requests.get(shift.request_id)
+    if request is None or request.status in ("scheduled", "closed", "cancelled"):
+        return None
+    await uow.requests.change_status(request, "scheduled", "system")
+    await uow.audit.record("system", "request.scheduled", request.reference, shift=shift.id)
+    if request.family_person_id is None:
+        return None
+    params: dict[str, Param] = {"reference": request.reference, "starts": shift.starts_at}
+    return Notification(request.family_person_id, Reply(msg("requests.scheduled"), params))
 
 
 def volunteers_only(ctx: Context) -> Next | None:
@@ -138,6 +158,8 @@ class Accept(Action):
             return Next.to(None, Reply(msg("shifts.covered"), shift_params(shift), (join,)))
         await ctx.uow.shifts.assign(shift.id, ctx.person_id, "confirmed")
         await ctx.uow.audit.record(f"person:{ctx.person_id}", "shift.accepted", f"shift:{shift.id}")
+        if (family := await tell_family_when_covered(ctx.uow, shift)) is not None:
+            ctx.notify(family.person_id, family.reply)
         return Next.to(None, confirmed(shift))
 
 

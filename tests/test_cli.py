@@ -243,6 +243,8 @@ def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     # a driver is needed: Marco has not said he drives, so he is not asked
     argv += ["--skill", "Patente di guida"]
     assert "shift 2 created, offered to 0 volunteers" in output(capsys, argv)
+    assert main([*argv, "--request", "R-1999-0009"]) == 1
+    assert "no request R-1999-0009" in capsys.readouterr().err
     assert main([*argv, "--skill", "Volare"]) == 1
     assert "unknown skill 'Volare'" in capsys.readouterr().err
 

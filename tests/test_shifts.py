@@ -28,7 +28,9 @@ async def a_volunteer(app: App, channel: RecordingChannel, name: str) -> Person:
     return volunteer
 
 
-async def open_shift(app: App, needed: int, start_in: timedelta = timedelta(days=3)) -> Shift:
+async def open_shift(
+    app: App, needed: int, start_in: timedelta = timedelta(days=3), request_id: int | None = None
+) -> Shift:
     """A coordinator opens a shift; every approved volunteer gets the offer."""
     starts = app.engine.clock.now() + start_in
     async with app.database.unit_of_work() as uow:
@@ -41,6 +43,7 @@ async def open_shift(app: App, needed: int, start_in: timedelta = timedelta(days
                 ends_at=starts + timedelta(hours=2),
                 needed=needed,
                 notes="Citofono Neri",
+                request_id=request_id,
             )
         )
         for volunteer in await uow.people.with_role("volunteer"):
@@ -272,3 +275,38 @@ async def test_a_coordinator_sees_the_coverage_and_cancels_a_shift(
         )
     reply = await marco.says("i miei turni")
     assert "Non hai turni in programma" in reply
+
+
+async def test_a_shift_for_a_request_tells_the_family_the_date_once_covered(
+    app: App, channel: RecordingChannel
+):
+    maria = Person(app, channel)
+    await sign_up(maria)
+    for answer in [
+        "chiedi supporto",
+        "anziani",
+        "per un genitore",
+        "80+",
+        "Bologna",
+        "qualsiasi giorno",
+        "mattina",
+        "non urgente",
+        "no",
+        "conferma",
+    ]:
+        await maria.says(answer)
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    sara = await a_volunteer(app, channel, "Sara Rosa")
+    await open_shift(app, needed=2, request_id=1)
+    maria.unread()
+    await marco.taps("Accetto")
+    assert maria.unread() == []  # one place of two: not yet
+    await sara.taps("Accetto")
+    (news,) = maria.unread()
+    assert news.text == (
+        "Buone notizie: la tua richiesta R-2026-0001 è programmata. "
+        "Il primo intervento è il 26 novembre 2026, 10:00."
+    )
+    async with app.database.unit_of_work() as uow:
+        request = await uow.requests.get(1)
+        assert request is not None and request.status == "scheduled"
