@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flows.messages import Choice, Param, Reply, msg
 from flows.shifts import ATTENDANCE, shift_params
-from flows.step import BACK, Answer, Context, Next, Notification, Question, Step
+from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Notification, Question, Step
 from storage.shifts import HOLDING
 from storage.tables import Shift
 from storage.unit_of_work import UnitOfWork
 
-BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 LISTED = 15
 REASON_MAX = 300
 
@@ -59,7 +58,7 @@ class Team(Step):
     help = msg("help.coverage")
 
     async def ask(self, ctx: Context) -> Question:
-        shift = await ctx.uow.shifts.get(int(str(ctx.data.get("shift_id", 0))))
+        shift = await ctx.uow.shifts.get(ctx.number("shift_id"))
         if shift is None or shift.id is None:
             return Question(Reply(msg("shifts.gone"), choices=(BACK_CHOICE,)))
         if ctx.data.get("cancelling"):
@@ -79,7 +78,7 @@ class Team(Step):
         return Question(Reply(msg("coverage.detail"), params, choices))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
-        shift = await ctx.uow.shifts.lock(int(str(ctx.data.get("shift_id", 0))))
+        shift = await ctx.uow.shifts.lock(ctx.number("shift_id"))
         cancelling = ctx.data.pop("cancelling", False)
         if answer.choice_id == "back" or shift is None or not ctx.has_role("coordinator"):
             return Next(goto=BACK)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from flows.i18n import format_value
 from flows.messages import Choice, Key, Param, Reply, msg
 from flows.requests import CATEGORIES, STATUSES, summary_params
-from flows.step import BACK, Action, Answer, Context, Next, Question, Step, yes_no
+from flows.step import BACK, BACK_CHOICE, Action, Answer, Context, Next, Question, Step, yes_no
 from storage.requests import OPEN
 from storage.tables import SupportRequest
-
-BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 
 
 def as_values(request: SupportRequest) -> dict[str, str]:
@@ -27,7 +25,7 @@ def as_values(request: SupportRequest) -> dict[str, str]:
 
 async def own_request(ctx: Context) -> SupportRequest | None:
     """The request this conversation is about, if it is this person's own."""
-    request = await ctx.uow.requests.get(int(str(ctx.data.get("request_id", 0))))
+    request = await ctx.uow.requests.get(ctx.number("request_id"))
     if request is None or request.family_person_id != ctx.person_id:
         return None
     return request

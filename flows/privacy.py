@@ -8,9 +8,7 @@ from typing import Any
 from flows.i18n import language_name
 from flows.messages import Attachment, Choice, Reply, msg
 from flows.roles import role_names
-from flows.step import BACK, END, Answer, Context, Next, Question, Step, yes_no
-
-BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
+from flows.step import BACK, BACK_CHOICE, END, Answer, Context, Next, Question, Step, yes_no
 
 
 async def personal_data(ctx: Context) -> dict[str, Any]:

@@ -6,9 +6,7 @@ from flows.i18n import language_name
 from flows.messages import Choice, Reply, msg
 from flows.onboarding import LANGUAGE_CHOICES, NAME_MAX, clean_name
 from flows.roles import claim_role, role_choices, role_names
-from flows.step import BACK, Answer, Context, Next, Question, Step
-
-BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
+from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 
 
 class ShowProfile(Step):

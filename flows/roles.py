@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flows.messages import Choice, Key, Param, Reply, msg
-from flows.step import BACK, Answer, Context, Next, Question, Step
+from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 
 ROLE_LABELS = {
     "family": msg("role.family"),
@@ -72,10 +72,9 @@ class PendingRoles(Step):
     help = msg("help.pending_roles")
 
     async def ask(self, ctx: Context) -> Question:
-        back = Choice("back", msg("common.back"), words=msg("words.back"))
         pending = await ctx.uow.people.pending_roles()
         if not pending:
-            return Question(Reply(msg("roles.none_pending"), choices=(back,)))
+            return Question(Reply(msg("roles.none_pending"), choices=(BACK_CHOICE,)))
         choices = tuple(
             Choice(
                 str(role.id),
@@ -84,7 +83,7 @@ class PendingRoles(Step):
             )
             for role, person in pending
         )
-        return Question(Reply(msg("roles.pending_list"), choices=(*choices, back)))
+        return Question(Reply(msg("roles.pending_list"), choices=(*choices, BACK_CHOICE)))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         if answer.choice_id == "back":
@@ -99,7 +98,7 @@ class DecideRole(Step):
     help = msg("help.pending_roles")
 
     async def ask(self, ctx: Context) -> Question:
-        role = await ctx.uow.people.role(int(str(ctx.data.get("role_id", 0))))
+        role = await ctx.uow.people.role(ctx.number("role_id"))
         person = await ctx.uow.people.get(role.person_id) if role else None
         if role is None or person is None or role.status != "pending":
             # whatever the answer, it goes back to the list (see answer)
@@ -119,7 +118,7 @@ class DecideRole(Step):
         return Question(Reply(msg("roles.decide"), params, choices))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
-        role = await ctx.uow.people.role(int(str(ctx.data.get("role_id", 0))))
+        role = await ctx.uow.people.role(ctx.number("role_id"))
         if role is None or role.status != "pending":
             return Next.to(BACK, Reply(msg("roles.already_decided")))
         if answer.choice_id == "back":

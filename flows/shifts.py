@@ -8,12 +8,21 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 
 from flows.messages import Attachment, Choice, Key, Param, Reply, msg
-from flows.step import BACK, Action, Answer, Context, Next, Notification, Question, Step
+from flows.step import (
+    BACK,
+    BACK_CHOICE,
+    Action,
+    Answer,
+    Context,
+    Next,
+    Notification,
+    Question,
+    Step,
+)
 from storage.shifts import HOLDING
 from storage.tables import Shift, VolunteerProfile
 from storage.unit_of_work import UnitOfWork
 
-BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 ATTENDANCE = {
     "confirmed": msg("attendance.confirmed"),
     "waitlisted": msg("attendance.waitlisted"),
@@ -132,22 +141,31 @@ def volunteers_only(ctx: Context) -> Next | None:
     )
 
 
+async def shift_to_take(ctx: Context, argument: str) -> Shift | Next:
+    """The open shift an offer's button names, locked; or why it cannot be taken."""
+    if (refused := volunteers_only(ctx)) is not None:
+        return refused
+    shift = await ctx.uow.shifts.lock(int(argument)) if argument.isdigit() else None
+    if shift is None or shift.id is None or shift.status != "open":
+        return Next.to(None, Reply(msg("shifts.gone")))
+    mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
+    if mine is not None and mine.status in HOLDING:
+        return Next.to(None, Reply(msg("shifts.already_yours"), shift_params(shift)))
+    return shift
+
+
 class Accept(Action):
     """Take a place: the shift row is locked, so two volunteers never take the last one."""
 
     name = "accept"
 
     async def run(self, ctx: Context, argument: str) -> Next:
-        if (refused := volunteers_only(ctx)) is not None:
-            return refused
-        shift = await ctx.uow.shifts.lock(int(argument)) if argument.isdigit() else None
-        if shift is None or shift.id is None or shift.status != "open":
-            return Next.to(None, Reply(msg("shifts.gone")))
+        shift = await shift_to_take(ctx, argument)
+        if isinstance(shift, Next):
+            return shift
+        assert shift.id is not None
         if shift.starts_at <= ctx.now:
             return Next.to(None, Reply(msg("shifts.started"), shift_params(shift)))
-        mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
-        if mine is not None and mine.status in HOLDING:
-            return Next.to(None, Reply(msg("shifts.already_yours"), shift_params(shift)))
         clash = await ctx.uow.shifts.overlapping(
             ctx.person_id, shift.starts_at, shift.ends_at, shift.id
         )
@@ -167,14 +185,10 @@ class JoinWaitlist(Action):
     name = "waitlist"
 
     async def run(self, ctx: Context, argument: str) -> Next:
-        if (refused := volunteers_only(ctx)) is not None:
-            return refused
-        shift = await ctx.uow.shifts.lock(int(argument)) if argument.isdigit() else None
-        if shift is None or shift.id is None or shift.status != "open":
-            return Next.to(None, Reply(msg("shifts.gone")))
-        mine = await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
-        if mine is not None and mine.status in HOLDING:
-            return Next.to(None, Reply(msg("shifts.already_yours"), shift_params(shift)))
+        shift = await shift_to_take(ctx, argument)
+        if isinstance(shift, Next):
+            return shift
+        assert shift.id is not None
         await ctx.uow.shifts.assign(shift.id, ctx.person_id, "waitlisted")
         notes = await promote_waitlist(ctx.uow, shift)  # a place may have freed meanwhile
         for note in notes:
@@ -243,7 +257,7 @@ class ShiftDetail(Step):
     help = msg("help.my_shifts")
 
     async def ask(self, ctx: Context) -> Question:
-        shift = await ctx.uow.shifts.get(int(str(ctx.data.get("shift_id", 0))))
+        shift = await ctx.uow.shifts.get(ctx.number("shift_id"))
         mine = shift and shift.id and await ctx.uow.shifts.assignment(shift.id, ctx.person_id)
         if shift is None or not mine:
             return Question(Reply(msg("shifts.gone"), choices=(BACK_CHOICE,)))
@@ -258,7 +272,7 @@ class ShiftDetail(Step):
         return Question(Reply(msg("shifts.detail"), params, (*choices, BACK_CHOICE)))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
-        shift = await ctx.uow.shifts.lock(int(str(ctx.data.get("shift_id", 0))))
+        shift = await ctx.uow.shifts.lock(ctx.number("shift_id"))
         if answer.choice_id == "back" or shift is None or shift.id is None:
             return Next(goto=BACK)
         if answer.choice_id == "calendar":

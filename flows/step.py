@@ -85,6 +85,11 @@ class Context:
     def data(self) -> dict[str, object]:
         return self.conversation.data
 
+    def number(self, key: str) -> int:
+        """An id the conversation keeps (the request or shift being looked at); 0 if none."""
+        value = self.data.get(key, 0)
+        return value if isinstance(value, int) else 0
+
     def t(self, key: str, **params: Param) -> str:
         """A fragment rendered now, for parameters that are themselves words."""
         return render(self.locale, key, params, self.timezone)
@@ -167,6 +172,9 @@ class Steps:
 
     def __contains__(self, name: str) -> bool:
         return name in self._steps
+
+
+BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 
 
 def yes_no(key: str, **params: Param) -> Reply:

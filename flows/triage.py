@@ -8,12 +8,11 @@ from flows.i18n import format_value
 from flows.messages import Choice, Key, Param, Reply, msg
 from flows.my_requests import TakeCharge, as_values
 from flows.requests import CATEGORIES, STATUSES, URGENCIES, summary_params
-from flows.step import BACK, Answer, Context, Next, Notification, Question, Step
+from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Notification, Question, Step
 from storage.requests import OPEN
 from storage.tables import SupportRequest
 from storage.unit_of_work import UnitOfWork
 
-BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 LISTED = 15
 REASON_MAX = 300
 FILTERS = {
@@ -111,7 +110,7 @@ class RequestCard(Step):
     help = msg("help.triage")
 
     async def ask(self, ctx: Context) -> Question:
-        request = await ctx.uow.requests.get(int(str(ctx.data.get("request_id", 0))))
+        request = await ctx.uow.requests.get(ctx.number("request_id"))
         if request is None or request.id is None:
             return Question(Reply(msg("requests.not_found"), choices=(BACK_CHOICE,)))
         family = await ctx.uow.people.get(request.family_person_id or 0)
@@ -159,7 +158,7 @@ class AddNote(Step):
         )
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
-        request = await ctx.uow.requests.get(int(str(ctx.data.get("request_id", 0))))
+        request = await ctx.uow.requests.get(ctx.number("request_id"))
         text = " ".join((answer.text or "").split())[:REASON_MAX]
         if answer.choice_id == "back" or request is None or not text:
             return Next(goto=BACK)
@@ -185,7 +184,7 @@ class ChangeStatus(Step):
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         if (refused := coordinators_only(ctx)) is not None:
             return refused
-        request = await ctx.uow.requests.get(int(str(ctx.data.get("request_id", 0))))
+        request = await ctx.uow.requests.get(ctx.number("request_id"))
         new_status = ctx.data.pop("new_status", None)
         if answer.choice_id == "back" or request is None:
             return Next(goto=BACK)
