@@ -19,6 +19,8 @@ from flows.catalogue import all_steps
 from flows.config import Clock, SystemClock
 from flows.engine import ConversationEngine
 from flows.incoming import Incoming
+from scheduler.service import Scheduler
+from scheduler.sweep import ReminderSweep
 from storage.migrate import current_revision, head_revision
 from storage.unit_of_work import Database
 
@@ -36,6 +38,7 @@ class App:
     engine: ConversationEngine
     delivery: Delivery
     metrics: Metrics
+    scheduler: Scheduler
 
     @classmethod
     def build(
@@ -66,8 +69,16 @@ class App:
             limits=limits,
             templates=Templates.load(settings.twilio_templates),
             metrics=metrics,
+            quiet=settings.quiet,
         )
-        return cls(settings, database, engine, delivery, metrics)
+        scheduler = Scheduler(
+            ReminderSweep(database, engine.settings, clock),
+            timezone=settings.timezone,
+            every_seconds=settings.sweep_seconds,
+            retention_days=settings.retention_days,
+            on_queued=delivery.poke,
+        )
+        return cls(settings, database, engine, delivery, metrics, scheduler)
 
     async def handle(self, incoming: Incoming) -> None:
         """A message from any channel: into the engine, and the replies on their way."""

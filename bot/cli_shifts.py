@@ -18,7 +18,8 @@ from bot.app import App
 from bot.cli_support import CliError, run_job
 from flows.coverage import cancel_shift
 from flows.phones import normalize_phone
-from flows.shifts import fits, offer
+from flows.reminders import plan_shift_reminders
+from flows.shifts import fitting_volunteers, offer
 from storage.shifts import HOLDING
 from storage.tables import Shift
 
@@ -100,15 +101,13 @@ def create(
             )
             assert shift.id is not None
             await uow.audit.record("cli", "shift.created", f"shift:{shift.id}")
-            offered = 0
-            for volunteer in await uow.people.with_role("volunteer"):
-                if volunteer.id is None or volunteer.opted_out_at is not None:
-                    continue
-                if not fits(await uow.shifts.profile(volunteer.id), shift, timezone):
-                    continue
-                await application.engine.queue_notification(uow, volunteer.id, offer(shift, needed))
-                offered += 1
-            return shift.id, offered
+            await plan_shift_reminders(
+                uow, shift, application.engine.settings, application.engine.clock.now()
+            )
+            volunteers = await fitting_volunteers(uow, shift, timezone)
+            for volunteer_id in volunteers:
+                await application.engine.queue_notification(uow, volunteer_id, offer(shift, needed))
+            return shift.id, len(volunteers)
 
     shift_id, offered = run_job(job)
     console.print(f"shift {shift_id} created, offered to {offered} volunteers")

@@ -17,6 +17,8 @@ from bot.rendering import Rendered, render_reply
 from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE, Templates, window_open
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
+from flows.timing import QuietHours
+from storage.outbox import REMINDER
 from storage.tables import ChannelAccount, OutboxMessage
 from storage.unit_of_work import Database, UnitOfWork
 
@@ -58,9 +60,10 @@ class Outcome:
     retried: int = 0
     failed: int = 0
     rerouted: int = 0
+    deferred: int = 0  # quiet hours: it goes in the morning
 
     def add(self, result: str) -> None:
-        if result in ("sent", "retried", "failed", "rerouted"):
+        if result in ("sent", "retried", "failed", "rerouted", "deferred"):
             setattr(self, result, getattr(self, result) + 1)
 
 
@@ -78,6 +81,7 @@ class Delivery:
         limits: RateLimits | None = None,
         templates: Templates | None = None,
         metrics: Metrics | None = None,
+        quiet: QuietHours | None = None,
         concurrency: int = 16,
     ) -> None:
         self.database = database
@@ -86,6 +90,7 @@ class Delivery:
         self.limits = limits or RateLimits({})
         self.templates = templates or Templates()
         self.metrics = metrics or Metrics()
+        self.quiet = quiet
         self._slots = asyncio.Semaphore(concurrency)
         self._poked = asyncio.Event()
 
@@ -138,6 +143,10 @@ class Delivery:
 
     async def _deliver(self, message: OutboxMessage) -> str:
         assert message.id is not None
+        if (morning := self._quiet_until(message)) is not None:
+            async with self.database.unit_of_work() as uow:
+                await uow.outbox.defer(message.id, morning, "quiet hours")
+            return "deferred"
         reply = Reply.from_json(message.body)
         rendered = render_reply(reply, message.locale, message.timezone)
         if message.channel == "whatsapp":
@@ -164,6 +173,15 @@ class Delivery:
             self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
         async with self.database.unit_of_work() as uow:
             return await self._record(uow, message.id, provider_id, error)
+
+    def _quiet_until(self, message: OutboxMessage) -> datetime | None:
+        """When a reminder or broadcast may go, if the reader's night is not over;
+        replies and urgent messages go at once."""
+        if self.quiet is None or message.priority < REMINDER or message.urgent:
+            return None
+        now = self.clock.now()
+        release = self.quiet.release(now, message.timezone)
+        return release if release > now else None
 
     async def _record(
         self, uow: UnitOfWork, message_id: int, provider_id: str | None, error: SendError | None

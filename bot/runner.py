@@ -1,4 +1,5 @@
-"""`cisono run`: the HTTP server, the Telegram driver and the delivery workers, together."""
+"""`cisono run`: the HTTP server, the Telegram driver, the delivery worker and the
+scheduler, together."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class Runner:
         self._tasks.append(
             asyncio.create_task(self.app.delivery.run(self.stopping), name="delivery")
         )
+        self.app.scheduler.start()
 
     @property
     def port(self) -> int:
@@ -81,6 +83,7 @@ class Runner:
 
     async def stop(self) -> None:
         self.stopping.set()
+        self.app.scheduler.stop()
         if self.server is not None:
             self.server.should_exit = True
         if self.telegram is not None:

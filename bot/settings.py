@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.config import FlowSettings
 from flows.i18n import LOCALES
+from flows.timing import QuietHours, parse_offsets
 from storage.database import DEFAULT_URL, async_url
 
 
@@ -28,6 +29,11 @@ class Settings(BaseSettings):
     )  # comma-separated
     withdraw_hours: int = Field(24, ge=0, validation_alias="CISONO_WITHDRAW_HOURS")
     retention_days: int = Field(365, ge=1, validation_alias="CISONO_RETENTION_DAYS")
+    shift_reminders: str = Field("24h,2h", validation_alias="CISONO_SHIFT_REMINDERS")
+    assembly_reminders: str = Field("7d,1d,2h", validation_alias="CISONO_ASSEMBLY_REMINDERS")
+    escalate_hours: int = Field(48, ge=0, validation_alias="CISONO_ESCALATE_HOURS")
+    quiet_hours: str = Field("21:00-08:00", validation_alias="CISONO_QUIET_HOURS")
+    sweep_seconds: float = Field(10.0, gt=0, validation_alias="CISONO_SWEEP_SECONDS")
 
     http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="CISONO_HTTP_PORT")
@@ -78,6 +84,22 @@ class Settings(BaseSettings):
         async_url(value)  # raises for anything but SQLite and PostgreSQL
         return value
 
+    @field_validator("shift_reminders", "assembly_reminders")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        parse_offsets(value)  # raises for anything but a list like 24h,2h
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        QuietHours.parse(value)
+        return value
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        return QuietHours.parse(self.quiet_hours)
+
     @field_validator("locale")
     @classmethod
     def _shipped_locale(cls, value: str) -> str:
@@ -103,4 +125,6 @@ class Settings(BaseSettings):
             zones=zones,
             skills=skills,
             withdraw_hours=self.withdraw_hours,
+            shift_reminders=parse_offsets(self.shift_reminders),
+            escalate_hours=self.escalate_hours,
         )

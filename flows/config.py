@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 PRIVACY_NOTICE_VERSION = "2026-11"  # bump when the notice changes: consent is asked again
@@ -17,6 +17,8 @@ class FlowSettings:
     zones: tuple[str, ...] = ()  # the cooperative's territory; empty: typed freely
     skills: tuple[str, ...] = ()  # what volunteers may offer (driving licence, languages...)
     withdraw_hours: int = 24  # a volunteer may leave a shift until this long before it
+    shift_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))
+    escalate_hours: int = 48  # a shift still short this long before it starts: alert
 
 
 class Clock(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flows.messages import Choice, Param, Reply, msg
+from flows.reminders import shift_subject
 from flows.shifts import ATTENDANCE, shift_params
 from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Notification, Question, Step
 from storage.shifts import HOLDING
@@ -19,6 +20,7 @@ async def cancel_shift(
     """Cancel the shift; everyone on it or waiting for it is told, with the reason."""
     assert shift.id is not None
     shift.status = "cancelled"
+    await uow.reminders.cancel(shift_subject(shift.id), "shift cancelled")
     await uow.audit.record(actor, "shift.cancelled", f"shift:{shift.id}", reason=reason)
     params: dict[str, Param] = {**shift_params(shift), "reason": reason or "-"}
     return [

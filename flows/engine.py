@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 
 from flows.config import Clock, FlowSettings, SystemClock
-from flows.i18n import supported
 from flows.incoming import Incoming
 from flows.matching import global_command, match_choice
 from flows.messages import Reply, msg
+from flows.notify import Notifier
 from flows.onboarding import next_sign_up_step
 from flows.ordering import KeyedLocks
 from flows.step import (
@@ -26,8 +26,7 @@ from flows.step import (
     Steps,
 )
 from storage.conversations import ConcurrencyConflict
-from storage.outbox import REPLY
-from storage.tables import ChannelAccount, OutboxMessage, Person
+from storage.tables import ChannelAccount, Person
 from storage.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -54,6 +53,7 @@ class ConversationEngine:
         self.steps = steps
         self.settings = settings or FlowSettings()
         self.clock = clock or SystemClock()
+        self.notifier = Notifier(self.settings)
         self._locks = KeyedLocks()
 
     async def handle(self, incoming: Incoming) -> Handled:
@@ -94,9 +94,9 @@ class ConversationEngine:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
             await uow.conversations.save(ctx.conversation)
         for reply in replies:
-            self._queue(uow, ctx.account, ctx.person, reply, erased=ctx.erased)
+            self.notifier.queue_to(uow, ctx.account, ctx.person, reply, erased=ctx.erased)
         for note in ctx.notifications:
-            await self.queue_notification(uow, note.person_id, note.reply)
+            await self.notifier.queue(uow, note.person_id, note.reply)
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
     async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> tuple[Person, ChannelAccount]:
@@ -227,28 +227,6 @@ class ConversationEngine:
     def _sign_up_step(ctx: Context) -> str:
         return next_sign_up_step(ctx) or MENU_STEP
 
-    def _queue(
-        self, uow: UnitOfWork, account: ChannelAccount, person: Person, reply: Reply, erased: bool
-    ) -> None:
-        uow.outbox.add(
-            OutboxMessage(
-                person_id=None if erased else person.id,
-                account_id=None if erased else account.id,
-                channel=account.channel,
-                address=account.external_id,
-                locale=supported(person.locale or self.settings.default_locale),
-                timezone=person.timezone or self.settings.timezone,
-                body=reply.to_json(),
-                priority=REPLY,
-            )
-        )
-
     async def queue_notification(self, uow: UnitOfWork, person_id: int, reply: Reply) -> None:
         """Queue `reply` for someone, on the channel they used last, in their language."""
-        person = await uow.people.get(person_id)
-        accounts = await uow.people.accounts(person_id)
-        if person is None or not accounts:
-            log.warning("cannot notify person %s: no account", person_id)
-            return
-        latest = max(accounts, key=lambda a: a.last_inbound_at or a.created_at)
-        self._queue(uow, latest, person, reply, erased=False)
+        await self.notifier.queue(uow, person_id, reply)

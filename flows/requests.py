@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from flows.messages import Choice, Key, Param, Reply, msg
+from flows.reminders import plan_request_reminder
 from flows.step import HOME, Answer, Context, Next, Question, Step
 from storage.tables import SupportRequest
 
@@ -241,24 +242,32 @@ class Summary(Step):
                 times=values["times"],
                 urgency=values["urgency"],
                 notes=values.get("notes") or None,
+                created_at=ctx.now,
+                updated_at=ctx.now,
             ),
             actor,
         )
         await uow.audit.record(actor, "request.created", request.reference)
-        notice = Reply(
-            msg("requests.new_for_coordinators"),
-            {
-                "reference": request.reference,
-                "category": Key(CATEGORIES[request.category][0]),
-                "zone": request.zone,
-                "urgency": Key(URGENCIES[request.urgency]),
-            },
-            (Choice(f"a:take:{request.id}", msg("requests.take_charge")),),
-        )
+        await plan_request_reminder(uow, request, ctx.settings)
+        notice = coordinator_notice(request, msg("requests.new_for_coordinators"))
         for coordinator in await uow.people.with_role("coordinator"):
             assert coordinator.id is not None
             ctx.notify(coordinator.id, notice)
         return Next.to(HOME, Reply(msg("requests.filed"), {"reference": request.reference}))
+
+
+def coordinator_notice(request: SupportRequest, key: str) -> Reply:
+    """A request told to coordinators, with a one-tap "take charge"."""
+    return Reply(
+        key,
+        {
+            "reference": request.reference,
+            "category": Key(CATEGORIES[request.category][0]),
+            "zone": request.zone,
+            "urgency": Key(URGENCIES[request.urgency]),
+        },
+        (Choice(f"a:take:{request.id}", msg("requests.take_charge")),),
+    )
 
 
 class Correct(Step):

@@ -117,6 +117,17 @@ def fits(profile: VolunteerProfile | None, shift: Shift, timezone: str) -> bool:
     return profile.days == "any_day" or profile.days == ("weekend" if weekend else "weekdays")
 
 
+async def fitting_volunteers(uow: UnitOfWork, shift: Shift, timezone: str) -> list[int]:
+    """The approved volunteers a shift suits and who still take messages."""
+    chosen = []
+    for volunteer in await uow.people.with_role("volunteer"):
+        if volunteer.id is None or volunteer.opted_out_at is not None:
+            continue
+        if fits(await uow.shifts.profile(volunteer.id), shift, timezone):
+            chosen.append(volunteer.id)
+    return chosen
+
+
 async def tell_family_when_covered(uow: UnitOfWork, shift: Shift) -> Notification | None:
     """A shift made for a request, now fully covered: the request is scheduled, and the
     family is told the date."""

@@ -83,6 +83,13 @@ class OutboxRepository:
         message.next_attempt_at, message.failure_reason = when, reason[:255]
         await self.session.flush()
 
+    async def defer(self, message_id: int, until: datetime, reason: str) -> None:
+        """Put a claimed message back until `until`, without counting it as an attempt."""
+        message = await self.get(message_id)
+        if message is not None:
+            await self.retry_at(message, until, reason)
+            message.attempts = max(0, message.attempts - 1)
+
     async def depth(self) -> dict[tuple[str, int], int]:
         """Messages waiting, by channel and priority."""
         rows = await self.session.exec(

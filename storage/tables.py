@@ -1,5 +1,5 @@
 """The database tables: people, their channel accounts and roles, conversation state,
-the outbox, processed inbound ids and the audit log."""
+the outbox, processed inbound ids, the audit log, requests, shifts, reminders and broadcasts."""
 
 from __future__ import annotations
 
@@ -145,6 +145,8 @@ class OutboxMessage(SQLModel, table=True):
     failure_reason: str | None = Field(default=None, max_length=255)
     created_at: datetime = _now()
     sent_at: datetime | None = _when()
+    origin: str | None = Field(default=None, max_length=40, index=True)  # "broadcast:3"
+    urgent: bool = Field(default=False)  # goes out during quiet hours too
 
 
 class ProcessedInbound(SQLModel, table=True):
@@ -279,3 +281,38 @@ class VolunteerProfile(SQLModel, table=True):
     zones: list[str] = _json(list)  # empty: anywhere
     days: str = Field(default="any_day", max_length=12)  # weekdays, weekend, any_day
     updated_at: datetime = _now()
+
+
+class Reminder(SQLModel, table=True):
+    """Something to say at a due time; a scheduler sweep fires it exactly once."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (sa.Index("ix_reminder_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)  # shift, shift_escalation, request_untriaged, ...
+    subject: str = Field(max_length=40, index=True)  # what it is about: "shift:12"
+    label: str = Field(default="", max_length=20)  # which one of the subject's: "24h"
+    due_at: datetime = _now()
+    status: str = Field(default="pending", max_length=12)  # pending, sent, skipped, cancelled
+    reason: str | None = Field(default=None, max_length=160)  # why skipped or cancelled
+    recipients: int = Field(default=0)
+    fired_at: datetime | None = _when()
+    created_at: datetime = _now()
+
+
+class Broadcast(SQLModel, table=True):
+    """A notice to an audience, previewed and confirmed by a coordinator; its messages are
+    the outbox rows whose origin is "broadcast:<id>"."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    author: str = Field(max_length=40)  # "person:3", "cli"
+    audience: str = Field(max_length=20)  # everyone, families, volunteers, zone, shift, ...
+    audience_arg: str | None = Field(default=None, max_length=80)  # the zone, the shift id...
+    texts: dict[str, str] = _json(dict)  # locale → text; Italian always there
+    status: str = Field(default="draft", max_length=12)  # draft, scheduled, sent, cancelled
+    send_at: datetime | None = _when()
+    recipients: int = Field(default=0)
+    opted_out: int = Field(default=0)  # left out: they asked for no messages
+    created_at: datetime = _now()
+    sent_at: datetime | None = _when()

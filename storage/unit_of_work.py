@@ -15,6 +15,7 @@ from storage.database import create_engine, is_sqlite, session_factory
 from storage.inbound import InboundRepository
 from storage.outbox import OutboxRepository
 from storage.people import PeopleRepository
+from storage.reminders import ReminderRepository
 from storage.requests import RequestRepository
 from storage.shifts import ShiftRepository
 
@@ -30,6 +31,7 @@ class UnitOfWork:
     audit: AuditLog
     requests: RequestRepository
     shifts: ShiftRepository
+    reminders: ReminderRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -48,6 +50,7 @@ class UnitOfWork:
         self.audit = AuditLog(self.session)
         self.requests = RequestRepository(self.session)
         self.shifts = ShiftRepository(self.session)
+        self.reminders = ReminderRepository(self.session)
         return self
 
     async def __aexit__(

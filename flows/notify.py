@@ -1,0 +1,78 @@
+"""Queueing messages for people: on the channel they use, in their language."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from flows.config import FlowSettings
+from flows.i18n import supported
+from flows.messages import Reply
+from storage.outbox import REPLY
+from storage.tables import ChannelAccount, OutboxMessage, Person
+from storage.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, settings: FlowSettings) -> None:
+        self.settings = settings
+
+    def queue_to(
+        self,
+        uow: UnitOfWork,
+        account: ChannelAccount,
+        person: Person,
+        reply: Reply,
+        *,
+        erased: bool = False,
+        priority: int = REPLY,
+        origin: str | None = None,
+        urgent: bool = False,
+    ) -> None:
+        """Queue `reply` for one chat (`erased`: the person is gone, keep no link)."""
+        uow.outbox.add(
+            OutboxMessage(
+                person_id=None if erased else person.id,
+                account_id=None if erased else account.id,
+                channel=account.channel,
+                address=account.external_id,
+                locale=supported(person.locale or self.settings.default_locale),
+                timezone=person.timezone or self.settings.timezone,
+                body=reply.to_json(),
+                priority=priority,
+                origin=origin,
+                urgent=urgent,
+            )
+        )
+
+    async def queue(
+        self,
+        uow: UnitOfWork,
+        person_id: int,
+        reply: Reply,
+        *,
+        priority: int = REPLY,
+        origin: str | None = None,
+        urgent: bool = False,
+    ) -> bool:
+        """Queue `reply` for someone, on the channel they used last; False when they cannot
+        be reached (no account, or they asked for no messages)."""
+        person = await uow.people.get(person_id)
+        if person is None or person.opted_out_at is not None:
+            return False
+        account = preferred_account(await uow.people.accounts(person_id))
+        if account is None:
+            log.warning("cannot notify person %s: no account", person_id)
+            return False
+        self.queue_to(uow, account, person, reply, priority=priority, origin=origin, urgent=urgent)
+        return True
+
+
+def preferred_account(accounts: Sequence[ChannelAccount]) -> ChannelAccount | None:
+    """The account used last among those that still reach the person, else the last one."""
+    if not accounts:
+        return None
+    usable = [a for a in accounts if a.opted_out_at is None and a.unreachable_at is None]
+    return max(usable or accounts, key=lambda a: a.last_inbound_at or a.created_at)

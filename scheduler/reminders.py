@@ -1,0 +1,105 @@
+"""What each kind of reminder says, and to whom, when it fires."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flows.config import FlowSettings
+from flows.messages import Reply, msg
+from flows.notify import Notifier
+from flows.reminders import REQUEST_UNTRIAGED, SHIFT, SHIFT_SHORT
+from flows.requests import coordinator_notice
+from flows.shifts import fitting_volunteers, offer, shift_params
+from storage.outbox import REMINDER
+from storage.tables import Reminder, Shift
+from storage.unit_of_work import UnitOfWork
+
+URGENT = timedelta(hours=2)  # a shift this close goes out during quiet hours too
+
+
+class Skip(Exception):
+    """The reminder no longer makes sense; the reason is kept on its row."""
+
+
+@dataclass
+class Firing:
+    """One reminder being fired, inside the sweep's transaction."""
+
+    uow: UnitOfWork
+    reminder: Reminder
+    now: datetime
+    settings: FlowSettings
+    notifier: Notifier
+    recipients: int = 0
+
+    @property
+    def subject_id(self) -> int:
+        return int(self.reminder.subject.partition(":")[2])
+
+    async def tell(self, person_id: int, reply: Reply, urgent: bool = False) -> None:
+        origin = f"reminder:{self.reminder.id}"
+        queued = await self.notifier.queue(
+            self.uow, person_id, reply, priority=REMINDER, origin=origin, urgent=urgent
+        )
+        self.recipients += queued
+
+    async def coordinators(self) -> list[int]:
+        return [p.id for p in await self.uow.people.with_role("coordinator") if p.id is not None]
+
+
+async def _upcoming_shift(firing: Firing) -> Shift:
+    shift = await firing.uow.shifts.get(firing.subject_id)
+    if shift is None or shift.status != "open":
+        raise Skip("shift cancelled")
+    if shift.starts_at <= firing.now:
+        raise Skip("shift already started")
+    return shift
+
+
+async def shift_reminder(firing: Firing) -> None:
+    """To the volunteers on the shift."""
+    shift = await _upcoming_shift(firing)
+    assert shift.id is not None
+    urgent = shift.starts_at - firing.now <= URGENT
+    reply = Reply(msg("reminders.shift"), shift_params(shift))
+    for assignment in await firing.uow.shifts.assignments(shift.id):
+        if assignment.status == "confirmed":
+            await firing.tell(assignment.person_id, reply, urgent)
+
+
+async def shift_short(firing: Firing) -> None:
+    """Coordinators are alerted; fitting volunteers who have not answered are asked again."""
+    shift = await _upcoming_shift(firing)
+    assert shift.id is not None
+    left = shift.needed - await firing.uow.shifts.taken(shift.id)
+    if left <= 0:
+        raise Skip("shift covered")
+    alert = Reply(msg("reminders.shift_short"), shift_params(shift, left))
+    for coordinator in await firing.coordinators():
+        await firing.tell(coordinator, alert)
+    answered = {a.person_id for a in await firing.uow.shifts.assignments(shift.id)}
+    again = Reply(
+        msg("reminders.offer_again"), shift_params(shift, left), offer(shift, left).choices
+    )
+    for volunteer in await fitting_volunteers(firing.uow, shift, firing.settings.timezone):
+        if volunteer not in answered:
+            await firing.tell(volunteer, again)
+
+
+async def request_untriaged(firing: Firing) -> None:
+    request = await firing.uow.requests.get(firing.subject_id)
+    if request is None or request.status != "new":
+        raise Skip("request already taken in charge")
+    notice = coordinator_notice(request, msg("reminders.request_untriaged"))
+    for coordinator in await firing.coordinators():
+        await firing.tell(coordinator, notice)
+
+
+Handler = Callable[[Firing], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {
+    SHIFT: shift_reminder,
+    SHIFT_SHORT: shift_short,
+    REQUEST_UNTRIAGED: request_untriaged,
+}
