@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 
 from bot.app import App, DatabaseNotReady, configure_logging
 from bot.channels.terminal import TerminalChat
+from bot.cli_broadcast import broadcast_app
 from bot.cli_requests import requests_app
 from bot.cli_shifts import shifts_app, volunteers_app
 from bot.cli_support import CliError, run_job, settings_from_env
@@ -39,6 +40,7 @@ app.add_typer(people_app, name="people")
 app.add_typer(requests_app, name="requests")
 app.add_typer(shifts_app, name="shifts")
 app.add_typer(volunteers_app, name="volunteers")
+app.add_typer(broadcast_app, name="broadcast")
 console = Console()
 
 

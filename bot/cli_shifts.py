@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.app import App
-from bot.cli_support import CliError, run_job
+from bot.cli_support import CliError, local_moment, run_job
 from flows.coverage import cancel_shift
 from flows.phones import normalize_phone
 from flows.reminders import plan_shift_reminders
@@ -25,14 +25,6 @@ from storage.tables import Shift
 
 shifts_app = typer.Typer(help="Volunteers' shifts.", no_args_is_help=True)
 console = Console()
-WHEN = "%Y-%m-%d %H:%M"
-
-
-def _moment(text: str, timezone: str) -> datetime:
-    try:
-        return datetime.strptime(text, WHEN).replace(tzinfo=ZoneInfo(timezone))
-    except ValueError as error:
-        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30") from error
 
 
 async def _row(application: App, shift: Shift) -> dict[str, Any]:
@@ -76,7 +68,7 @@ def create(
 
     async def job(application: App) -> tuple[int, int]:
         timezone = application.settings.timezone
-        starts, ends = _moment(start, timezone), _moment(end, timezone)
+        starts, ends = local_moment(start, timezone), local_moment(end, timezone)
         if ends <= starts:
             raise CliError("the end must come after the start")
         known = application.settings.flow_settings().skills

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -14,10 +16,19 @@ from bot.channels.terminal import TerminalChannel
 from bot.settings import Settings
 
 T = TypeVar("T")
+WHEN = "%Y-%m-%d %H:%M"
 
 
 class CliError(Exception):
     """A problem to report on one line, with a non-zero exit."""
+
+
+def local_moment(text: str, timezone: str) -> datetime:
+    """ "2026-12-01 09:30", read as the cooperative's local time."""
+    try:
+        return datetime.strptime(text, WHEN).replace(tzinfo=ZoneInfo(timezone))
+    except ValueError as error:
+        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30") from error
 
 
 def settings_from_env() -> Settings:

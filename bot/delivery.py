@@ -27,6 +27,7 @@ MAX_ATTEMPTS = 8
 IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
 FALLBACK_CHANNELS = ("telegram", "sms")  # where a WhatsApp message goes when it cannot
 PROGRESS = {"sent": 1, "delivered": 2, "read": 3}
+EARLY_REPORT_TRIES, EARLY_REPORT_PAUSE = 15, 0.2  # seconds
 
 
 class SendError(Exception):
@@ -259,24 +260,35 @@ class Delivery:
         return None
 
     async def record_status(self, provider_id: str, status: str, error_code: str | None) -> bool:
-        """A platform's delivery report (Twilio's StatusCallback); False if unknown."""
-        async with self.database.unit_of_work() as uow:
-            row = await uow.outbox.by_provider_id(provider_id)
-            if row is None:
-                return False
-            row.provider_status = status
-            if status in ("failed", "undelivered"):
-                reason = f"twilio {error_code or status}"
-                if error_code == "63016":  # the window had closed after all: route again
-                    account = await uow.people.account(row.channel, row.address)
-                    if account is not None:
-                        account.last_inbound_at = None
-                    await uow.outbox.retry_at(row, self.clock.now(), reason)
-                    self.poke()
+        """A platform's delivery report (Twilio's StatusCallback); False if unknown.
+
+        A report can overtake the sender's own record of the message id (the platform
+        answered, and reports, before our commit): it waits for it a little.
+        """
+        for _ in range(EARLY_REPORT_TRIES):
+            async with self.database.unit_of_work() as uow:
+                row = await uow.outbox.by_provider_id(provider_id)
+                if row is not None:
+                    await self._apply_status(uow, row, status, error_code)
                     return True
-                if error_code == "21610":
-                    await self._flag_account(uow, row, self.clock.now(), opted_out=True)
-                await uow.outbox.mark_failed(row, reason)
-            elif PROGRESS.get(status, 0) > PROGRESS.get(row.status, 0):
-                row.status = status  # reports can arrive out of order: only move forward
-            return True
+            await asyncio.sleep(EARLY_REPORT_PAUSE)
+        return False
+
+    async def _apply_status(
+        self, uow: UnitOfWork, row: OutboxMessage, status: str, error_code: str | None
+    ) -> None:
+        row.provider_status = status
+        if status in ("failed", "undelivered"):
+            reason = f"twilio {error_code or status}"
+            if error_code == "63016":  # the window had closed after all: route again
+                account = await uow.people.account(row.channel, row.address)
+                if account is not None:
+                    account.last_inbound_at = None
+                await uow.outbox.retry_at(row, self.clock.now(), reason)
+                self.poke()
+                return
+            if error_code == "21610":
+                await self._flag_account(uow, row, self.clock.now(), opted_out=True)
+            await uow.outbox.mark_failed(row, reason)
+        elif PROGRESS.get(status, 0) > PROGRESS.get(row.status, 0):
+            row.status = status  # reports can arrive out of order: only move forward

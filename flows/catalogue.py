@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flows import (
+    broadcast_chat,
     coverage,
     menu,
     my_requests,
@@ -31,4 +32,5 @@ def all_steps() -> Steps:
         *shifts.STEPS,
         *volunteer_profile.STEPS,
         *coverage.STEPS,
+        *broadcast_chat.STEPS,
     )

@@ -28,6 +28,13 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("triage", msg("menu.triage"), "triage.list", roles=("coordinator",)),
     MenuEntry("coverage", msg("menu.coverage"), "coverage.list", roles=("coordinator",)),
     MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
+    MenuEntry(
+        "broadcast",
+        msg("menu.broadcast"),
+        "broadcast.menu",
+        ("coordinator",),
+        msg("words.broadcast"),
+    ),
     MenuEntry("language", msg("menu.language"), "language.choose"),
     MenuEntry("privacy", msg("menu.privacy"), "privacy.menu"),
     MenuEntry("help", msg("menu.help"), None),

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flows.broadcasting import REPORT, REPORT_EVERY, SEND, fan_out, figures_params
 from flows.config import FlowSettings
 from flows.messages import Reply, msg
 from flows.notify import Notifier
@@ -17,6 +18,7 @@ from storage.tables import Reminder, Shift
 from storage.unit_of_work import UnitOfWork
 
 URGENT = timedelta(hours=2)  # a shift this close goes out during quiet hours too
+REPORT_GIVE_UP = timedelta(hours=24)  # a broadcast still sending then is reported as it is
 
 
 class Skip(Exception):
@@ -97,9 +99,35 @@ async def request_untriaged(firing: Firing) -> None:
         await firing.tell(coordinator, notice)
 
 
+async def scheduled_broadcast(firing: Firing) -> None:
+    broadcast = await firing.uow.broadcasts.get(firing.subject_id)
+    if broadcast is None or broadcast.status != "scheduled":
+        raise Skip("broadcast cancelled")
+    firing.recipients = await fan_out(firing.uow, broadcast, firing.settings, firing.now)
+
+
+async def broadcast_report(firing: Firing) -> None:
+    """The author gets the figures once nothing is waiting (or after a day, as they are)."""
+    broadcast = await firing.uow.broadcasts.get(firing.subject_id)
+    if broadcast is None or broadcast.id is None:
+        raise Skip("broadcast gone")
+    figures = await firing.uow.broadcasts.figures(broadcast.id)
+    started = broadcast.sent_at or firing.now
+    if figures.waiting and firing.now - started < REPORT_GIVE_UP:
+        label = str(int(firing.reminder.label or "1") + 1)
+        firing.uow.reminders.add(REPORT, firing.reminder.subject, label, firing.now + REPORT_EVERY)
+        return
+    kind, _, author = broadcast.author.partition(":")
+    if kind == "person" and author.isdigit():
+        report = Reply(msg("broadcast.report"), figures_params(broadcast, figures))
+        await firing.tell(int(author), report)
+
+
 Handler = Callable[[Firing], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
     SHIFT: shift_reminder,
     SHIFT_SHORT: shift_short,
     REQUEST_UNTRIAGED: request_untriaged,
+    SEND: scheduled_broadcast,
+    REPORT: broadcast_report,
 }

@@ -33,6 +33,12 @@ class ReminderRepository:
         await self.session.flush()
         return planned
 
+    def add(self, kind: str, subject: str, label: str, due_at: datetime) -> Reminder:
+        """One more reminder, beside those already planned."""
+        reminder = Reminder(kind=kind, subject=subject, label=label, due_at=due_at)
+        self.session.add(reminder)
+        return reminder
+
     async def cancel(self, subject: str, reason: str, kind: str | None = None) -> int:
         """Pending reminders about `subject` (of `kind` only, if given) will not fire."""
         query = select(Reminder).where(Reminder.subject == subject, Reminder.status == "pending")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.audit import AuditLog
+from storage.broadcasts import BroadcastRepository
 from storage.conversations import ConversationRepository
 from storage.database import create_engine, is_sqlite, session_factory
 from storage.inbound import InboundRepository
@@ -32,6 +33,7 @@ class UnitOfWork:
     requests: RequestRepository
     shifts: ShiftRepository
     reminders: ReminderRepository
+    broadcasts: BroadcastRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -51,6 +53,7 @@ class UnitOfWork:
         self.requests = RequestRepository(self.session)
         self.shifts = ShiftRepository(self.session)
         self.reminders = ReminderRepository(self.session)
+        self.broadcasts = BroadcastRepository(self.session)
         return self
 
     async def __aexit__(
