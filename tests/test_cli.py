@@ -30,7 +30,8 @@ def test_chat_from_a_pipe_prints_the_whole_conversation(
     cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     capsys.readouterr()
-    code = chat(monkeypatch, ["ciao", "1", "sì", "Maria Rossi", "2"], "--phone", "+393331112222")
+    volunteer = ["ciao", "1", "sì", "Maria Rossi", "2", "2", "fatto", "qualsiasi giorno"]
+    code = chat(monkeypatch, volunteer, "--phone", "+393331112222")
     out = capsys.readouterr().out
     assert code == 0
     assert "> ciao" in out
@@ -38,6 +39,8 @@ def test_chat_from_a_pipe_prints_the_whole_conversation(
     assert "  1. Italiano\n  2. English" in out
     assert "> Maria Rossi" in out
     assert "Un coordinatore deve approvare la tua candidatura" in out
+    assert "  1. Patente di guida\n  2. Assistenza anziani" in out
+    assert "  1. Patente di guida\n  2. ✓ Assistenza anziani" in out
     assert "Benvenuto, Maria Rossi!" in out
 
 
@@ -208,7 +211,7 @@ def output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    volunteer = ["ciao", "1", "sì", "Marco Blu", "volontario"]
+    volunteer = ["ciao", "1", "sì", "Marco Blu", "volontario", "fatto", "qualsiasi giorno"]
     chat(monkeypatch, volunteer, "--phone", "+393401112233")
     assert main(["people", "grant", "volunteer", "+393401112233"]) == 0
     argv = [
