@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,22 +16,43 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli_support import CliError, run_job
-from flows.coverage import cancel_shift
+from flows.i18n import render
 from flows.phones import normalize_phone
-from flows.shifts import fits, offer
+from flows.shift_admin import (
+    ShiftChanges,
+    ShiftRefused,
+    cancel_shift,
+    change_shift,
+    mark_attendance,
+    open_shift,
+)
+from flows.step import Notification
+from flows.when import parse_moment
 from storage.shifts import HOLDING
 from storage.tables import Shift
+from storage.unit_of_work import UnitOfWork
 
 shifts_app = typer.Typer(help="Volunteers' shifts.", no_args_is_help=True)
 console = Console()
-WHEN = "%Y-%m-%d %H:%M"
 
 
-def _moment(text: str, timezone: str) -> datetime:
-    try:
-        return datetime.strptime(text, WHEN).replace(tzinfo=ZoneInfo(timezone))
-    except ValueError as error:
-        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30") from error
+def _moment(text: str, timezone: str, day: date | None = None) -> datetime:
+    """A moment as typed in the chat too: "2026-12-01 09:30", "1/12 9:30", "domani 9:30"."""
+    found = parse_moment(text, datetime.now(UTC), timezone, day)
+    if found is None:
+        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30")
+    return found
+
+
+def _refused(refused: ShiftRefused) -> CliError:
+    """The chat's explanation, in English, as the command's one-line error."""
+    return CliError(render("en", refused.reply.key, refused.reply.params))
+
+
+async def _tell(application: App, uow: UnitOfWork, notes: list[Notification]) -> int:
+    for note in notes:
+        await application.engine.queue_notification(uow, note.person_id, note.reply)
+    return len({note.person_id for note in notes})
 
 
 async def _row(application: App, shift: Shift) -> dict[str, Any]:
@@ -75,9 +96,8 @@ def create(
 
     async def job(application: App) -> tuple[int, int]:
         timezone = application.settings.timezone
-        starts, ends = _moment(start, timezone), _moment(end, timezone)
-        if ends <= starts:
-            raise CliError("the end must come after the start")
+        starts = _moment(start, timezone)
+        ends = _moment(end, timezone, starts.date())
         known = application.settings.flow_settings().skills
         if unknown := [s for s in skill or [] if s not in known]:
             raise CliError(f"unknown skill {unknown[0]!r}: CISONO_SKILLS has {', '.join(known)}")
@@ -85,30 +105,23 @@ def create(
             served = await uow.requests.by_reference(request) if request else None
             if request and served is None:
                 raise CliError(f"no request {request}")
-            shift = await uow.shifts.add(
-                Shift(
-                    title=title,
-                    zone=zone,
-                    place=place,
-                    starts_at=starts,
-                    ends_at=ends,
-                    needed=needed,
-                    notes=notes,
-                    skills=list(skill or []),
-                    request_id=served.id if served else None,
-                )
+            shift = Shift(
+                title=title,
+                zone=zone,
+                place=place,
+                starts_at=starts,
+                ends_at=ends,
+                needed=needed,
+                notes=notes,
+                skills=list(skill or []),
+                request_id=served.id if served else None,
             )
+            try:
+                offers = await open_shift(uow, shift, "cli", timezone)
+            except ShiftRefused as refused:
+                raise _refused(refused) from refused
             assert shift.id is not None
-            await uow.audit.record("cli", "shift.created", f"shift:{shift.id}")
-            offered = 0
-            for volunteer in await uow.people.with_role("volunteer"):
-                if volunteer.id is None or volunteer.opted_out_at is not None:
-                    continue
-                if not fits(await uow.shifts.profile(volunteer.id), shift, timezone):
-                    continue
-                await application.engine.queue_notification(uow, volunteer.id, offer(shift, needed))
-                offered += 1
-            return shift.id, offered
+            return shift.id, await _tell(application, uow, offers)
 
     shift_id, offered = run_job(job)
     console.print(f"shift {shift_id} created, offered to {offered} volunteers")
@@ -167,6 +180,47 @@ def show(
         console.print(f"  {member['name']}: {member['status']}")
 
 
+@shifts_app.command("edit")
+def edit(
+    shift_id: int,
+    title: Annotated[str | None, typer.Option(help="What the volunteers will do.")] = None,
+    zone: Annotated[str | None, typer.Option(help="Town or area.")] = None,
+    start: Annotated[str | None, typer.Option(help="New start, local time.")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="New end: a time alone is the start's day.")
+    ] = None,
+    needed: Annotated[int | None, typer.Option(help="How many volunteers.")] = None,
+    place: Annotated[str | None, typer.Option(help="Address or meeting point.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes for the volunteers.")] = None,
+) -> None:
+    """Change a shift; everyone on it or waiting is told what changed (by `cisono run`)."""
+
+    async def job(application: App) -> int:
+        timezone = application.settings.timezone
+        async with application.database.unit_of_work() as uow:
+            shift = await uow.shifts.lock(shift_id)
+            if shift is None or shift.status != "open":
+                raise CliError(f"no open shift {shift_id}")
+            starts = _moment(start, timezone) if start else None
+            day = (starts or shift.starts_at).astimezone(ZoneInfo(timezone)).date()
+            changes = ShiftChanges(
+                title=title,
+                zone=zone,
+                place=place,
+                starts_at=starts,
+                ends_at=_moment(end, timezone, day) if end else None,
+                needed=needed,
+                notes=notes,
+            )
+            try:
+                news = await change_shift(uow, shift, changes, "cli")
+            except ShiftRefused as refused:
+                raise _refused(refused) from refused
+            return await _tell(application, uow, news)
+
+    console.print(f"shift {shift_id} changed, {run_job(job)} volunteers told")
+
+
 @shifts_app.command("cancel")
 def cancel(
     shift_id: int,
@@ -179,10 +233,9 @@ def cancel(
             shift = await uow.shifts.lock(shift_id)
             if shift is None or shift.status == "cancelled":
                 raise CliError(f"no open shift {shift_id}")
-            notes = await cancel_shift(uow, shift, "cli", reason.strip())
-            for note in notes:
-                await application.engine.queue_notification(uow, note.person_id, note.reply)
-            return len(notes)
+            return await _tell(
+                application, uow, await cancel_shift(uow, shift, "cli", reason.strip())
+            )
 
     console.print(f"shift {shift_id} cancelled, {run_job(job)} volunteers told")
 
@@ -191,9 +244,6 @@ class Attendance(StrEnum):
     attended = "attended"
     missed = "missed"
     excused = "excused"
-
-
-MARKS = {"attended": "completed", "missed": "missed", "excused": "excused"}
 
 
 @shifts_app.command("mark")
@@ -209,10 +259,10 @@ def mark(shift_id: int, phone: str, attendance: Attendance) -> None:
             assignment = person and person.id and await uow.shifts.assignment(shift_id, person.id)
             if not assignment:
                 raise CliError(f"{number} is not on shift {shift_id}")
-            await uow.shifts.set_status(assignment, MARKS[attendance.value])
-            await uow.audit.record(
-                "cli", "shift.marked", f"person:{assignment.person_id}", status=attendance.value
-            )
+            try:
+                await mark_attendance(uow, assignment, attendance.value, "cli")
+            except ShiftRefused as refused:
+                raise _refused(refused) from refused
 
     run_job(job)
     console.print(f"{phone} marked {attendance.value} on shift {shift_id}")

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from flows.messages import Choice, Param, Reply, msg
+from flows.messages import Choice, Reply, msg
+from flows.shift_admin import cancel_shift
 from flows.shifts import ATTENDANCE, shift_params
-from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Notification, Question, Step
-from storage.shifts import HOLDING
-from storage.tables import Shift
-from storage.unit_of_work import UnitOfWork
+from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 
 LISTED = 15
 REASON_MAX = 300
-
-
-async def cancel_shift(
-    uow: UnitOfWork, shift: Shift, actor: str, reason: str
-) -> list[Notification]:
-    """Cancel the shift; everyone on it or waiting for it is told, with the reason."""
-    assert shift.id is not None
-    shift.status = "cancelled"
-    await uow.audit.record(actor, "shift.cancelled", f"shift:{shift.id}", reason=reason)
-    params: dict[str, Param] = {**shift_params(shift), "reason": reason or "-"}
-    return [
-        Notification(a.person_id, Reply(msg("shifts.cancelled"), params))
-        for a in await uow.shifts.assignments(shift.id)
-        if a.status in (*HOLDING, "waitlisted")
-    ]
 
 
 class Coverage(Step):

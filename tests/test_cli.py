@@ -237,6 +237,19 @@ def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     assert "il turno «Trasporto al poliambulatorio» è tuo" in out
     assert "📎 File: turno-1.ics" in out and "BEGIN:VCALENDAR" in out
 
+    edit = ["shifts", "edit", "1", "--start", "5/3/2030 10:00", "--end", "12:00"]
+    assert "shift 1 changed, 1 volunteers told" in output(
+        capsys, [*edit, "--place", "Via Irnerio 5"]
+    )
+    chat(monkeypatch, ["menu"], "--phone", "+393401112233")
+    out = capsys.readouterr().out
+    assert "Ora: dal 5 marzo 2030, 10:00 al 5 marzo 2030, 12:00, Via Irnerio 5 (Bologna)" in out
+    assert "Prima era: dal 4 marzo 2030, 09:00 al 4 marzo 2030, 11:00, Bologna" in out
+    assert main(["shifts", "edit", "1", "--needed", "0"]) == 1
+    assert "cannot go below the 1 volunteers who have already confirmed" in capsys.readouterr().err
+    assert main(["shifts", "edit", "1", "--end", "9:00"]) == 1
+    assert "The end must come after the start" in capsys.readouterr().err
+
     (shift,) = json.loads(output(capsys, ["shifts", "list", "--open", "--json"]))
     assert (shift["taken"], shift["needed"]) == (1, 2)
     shown = json.loads(output(capsys, ["shifts", "show", "1", "--json"]))
