@@ -11,6 +11,8 @@ from flows import (
     profile,
     requests,
     roles,
+    shift_form,
+    shift_summary,
     shifts,
     triage,
     volunteer_profile,
@@ -31,4 +33,6 @@ def all_steps() -> Steps:
         *shifts.STEPS,
         *volunteer_profile.STEPS,
         *coverage.STEPS,
+        *shift_form.STEPS,
+        *shift_summary.STEPS,
     )
