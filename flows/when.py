@@ -68,8 +68,8 @@ def _day(text: str, today: date) -> date | None:
     for key, offset in RELATIVE.items():
         if text in words(key):
             return today + timedelta(days=offset)
-    if (weekday := _weekdays().get(text.rstrip("."))) is not None:
-        return today + timedelta(days=(weekday - today.weekday()) % 7)
+    if (weekday := _weekdays().get(text.rstrip("."))) is not None:  # the coming one
+        return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
     first, _, rest = text.partition(" ")
     if rest and first.rstrip(".") in _weekdays():  # "lunedì 1/12": the date says it all
         return _day(rest, today)

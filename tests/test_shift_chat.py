@@ -3,6 +3,8 @@ offers, the news to those on it, attendance."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.app import App
 from tests.fakes import FakeClock, RecordingChannel
 from tests.test_requests import TYPED, a_family, file_request
@@ -214,3 +216,34 @@ async def test_volunteers_cannot_create_shifts(app: App, channel: RecordingChann
     await marco.says("menu")
     reply = await marco.says("copertura dei turni")
     assert "Copertura" not in reply.text
+
+
+async def test_the_zone_from_the_cooperatives_list_help_and_back(
+    app: App, channel: RecordingChannel
+):
+    app.engine.settings = replace(app.engine.settings, zones=("Bologna", "Casalecchio di Reno"))
+    giulia = await a_coordinator(app, channel)
+    await giulia.says("menu")
+    await giulia.says("copertura dei turni")
+    await giulia.says("nuovo turno")
+    await giulia.says("Compagnia al signor Bianchi")
+    reply = await giulia.says("fatto")
+    reply = await giulia.says("aiuto")
+    assert "«lunedì alle 15»" in reply and "Quando inizia?" in reply.last.text
+    await giulia.says("lunedì alle 15")
+    reply = await giulia.says("17")
+    assert reply.buttons[:2] == ["Bologna", "Casalecchio di Reno"]
+    reply = await giulia.says("indietro")
+    assert "A che ora finisce?" in reply
+    await giulia.says("18")
+    reply = await giulia.says("casalecchio")
+    assert "Dove ci si trova?" in reply
+    for answer in ("nessuno", "1", "Portare il giornale"):
+        reply = await giulia.says(answer)
+    summary = reply.last.text
+    assert "Quando: dal 30 novembre 2026, 15:00 al 30 novembre 2026, 18:00" in summary
+    assert "Zona: Casalecchio di Reno\nLuogo: Nessuno" in summary
+    reply = await giulia.taps("Lascia perdere")  # typed, it is the global «annulla»
+    assert "Non ci sono turni in programma." in reply.last.text  # back to the coverage
+    async with app.database.unit_of_work() as uow:
+        assert await uow.shifts.listing() == []

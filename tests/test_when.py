@@ -29,6 +29,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Rome
         ("oggi 18", "2026-11-23 18:00"),
         ("venerdì alle 15.30", "2026-11-27 15:30"),
         ("Friday 15:30", "2026-11-27 15:30"),
+        ("lunedì 18", "2026-11-30 18:00"),  # on a Monday: next week's (today is «oggi»)
         ("lunedì 1/12 9:30", "2026-12-01 09:30"),
         ("22/11 9:30", "2027-11-22 09:30"),  # passed this year: next year's
     ],
