@@ -19,8 +19,9 @@ from bot.app import App, DatabaseNotReady, configure_logging
 from bot.channels.terminal import TerminalChat
 from bot.cli_broadcast import broadcast_app
 from bot.cli_requests import requests_app
-from bot.cli_shifts import shifts_app, volunteers_app
+from bot.cli_shifts import shifts_app
 from bot.cli_support import CliError, run_job, settings_from_env
+from bot.cli_volunteers import volunteers_app
 from bot.runner import Runner
 from flows.phones import normalize_phone
 from storage.migrate import upgrade

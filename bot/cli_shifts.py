@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,15 +13,34 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli_support import CliError, local_moment, run_job
-from flows.coverage import cancel_shift
+from flows.i18n import render
 from flows.phones import normalize_phone
-from flows.reminders import plan_shift_reminders
-from flows.shifts import fitting_volunteers, offer
+from flows.shift_admin import (
+    ShiftChanges,
+    ShiftRefused,
+    cancel_shift,
+    change_shift,
+    mark_attendance,
+    open_shift,
+)
+from flows.step import Notification
 from storage.shifts import HOLDING
 from storage.tables import Shift
+from storage.unit_of_work import UnitOfWork
 
 shifts_app = typer.Typer(help="Volunteers' shifts.", no_args_is_help=True)
 console = Console()
+
+
+def _refused(refused: ShiftRefused) -> CliError:
+    """The chat's explanation, in English, as the command's one-line error."""
+    return CliError(render("en", refused.reply.key, refused.reply.params))
+
+
+async def _tell(application: App, uow: UnitOfWork, notes: list[Notification]) -> int:
+    for note in notes:
+        await application.engine.queue_notification(uow, note.person_id, note.reply)
+    return len({note.person_id for note in notes})
 
 
 async def _row(application: App, shift: Shift) -> dict[str, Any]:
@@ -68,9 +84,8 @@ def create(
 
     async def job(application: App) -> tuple[int, int]:
         timezone = application.settings.timezone
-        starts, ends = local_moment(start, timezone), local_moment(end, timezone)
-        if ends <= starts:
-            raise CliError("the end must come after the start")
+        starts = local_moment(start, timezone)
+        ends = local_moment(end, timezone, starts.date())
         known = application.settings.flow_settings().skills
         if unknown := [s for s in skill or [] if s not in known]:
             raise CliError(f"unknown skill {unknown[0]!r}: CISONO_SKILLS has {', '.join(known)}")
@@ -78,28 +93,25 @@ def create(
             served = await uow.requests.by_reference(request) if request else None
             if request and served is None:
                 raise CliError(f"no request {request}")
-            shift = await uow.shifts.add(
-                Shift(
-                    title=title,
-                    zone=zone,
-                    place=place,
-                    starts_at=starts,
-                    ends_at=ends,
-                    needed=needed,
-                    notes=notes,
-                    skills=list(skill or []),
-                    request_id=served.id if served else None,
+            shift = Shift(
+                title=title,
+                zone=zone,
+                place=place,
+                starts_at=starts,
+                ends_at=ends,
+                needed=needed,
+                notes=notes,
+                skills=list(skill or []),
+                request_id=served.id if served else None,
+            )
+            try:
+                offers = await open_shift(
+                    uow, shift, "cli", application.engine.settings, application.engine.clock.now()
                 )
-            )
+            except ShiftRefused as refused:
+                raise _refused(refused) from refused
             assert shift.id is not None
-            await uow.audit.record("cli", "shift.created", f"shift:{shift.id}")
-            await plan_shift_reminders(
-                uow, shift, application.engine.settings, application.engine.clock.now()
-            )
-            volunteers = await fitting_volunteers(uow, shift, timezone)
-            for volunteer_id in volunteers:
-                await application.engine.queue_notification(uow, volunteer_id, offer(shift, needed))
-            return shift.id, len(volunteers)
+            return shift.id, await _tell(application, uow, offers)
 
     shift_id, offered = run_job(job)
     console.print(f"shift {shift_id} created, offered to {offered} volunteers")
@@ -158,6 +170,54 @@ def show(
         console.print(f"  {member['name']}: {member['status']}")
 
 
+@shifts_app.command("edit")
+def edit(
+    shift_id: int,
+    title: Annotated[str | None, typer.Option(help="What the volunteers will do.")] = None,
+    zone: Annotated[str | None, typer.Option(help="Town or area.")] = None,
+    start: Annotated[str | None, typer.Option(help="New start, local time.")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="New end: a time alone is the start's day.")
+    ] = None,
+    needed: Annotated[int | None, typer.Option(help="How many volunteers.")] = None,
+    place: Annotated[str | None, typer.Option(help="Address or meeting point.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes for the volunteers.")] = None,
+) -> None:
+    """Change a shift; everyone on it or waiting is told what changed (by `cisono run`)."""
+
+    async def job(application: App) -> int:
+        timezone = application.settings.timezone
+        async with application.database.unit_of_work() as uow:
+            shift = await uow.shifts.lock(shift_id)
+            if shift is None or shift.status != "open":
+                raise CliError(f"no open shift {shift_id}")
+            starts = local_moment(start, timezone) if start else None
+            day = (starts or shift.starts_at).astimezone(ZoneInfo(timezone)).date()
+            changes = ShiftChanges(
+                title=title,
+                zone=zone,
+                place=place,
+                starts_at=starts,
+                ends_at=local_moment(end, timezone, day) if end else None,
+                needed=needed,
+                notes=notes,
+            )
+            try:
+                news = await change_shift(
+                    uow,
+                    shift,
+                    changes,
+                    "cli",
+                    application.engine.settings,
+                    application.engine.clock.now(),
+                )
+            except ShiftRefused as refused:
+                raise _refused(refused) from refused
+            return await _tell(application, uow, news)
+
+    console.print(f"shift {shift_id} changed, {run_job(job)} volunteers told")
+
+
 @shifts_app.command("cancel")
 def cancel(
     shift_id: int,
@@ -170,10 +230,9 @@ def cancel(
             shift = await uow.shifts.lock(shift_id)
             if shift is None or shift.status == "cancelled":
                 raise CliError(f"no open shift {shift_id}")
-            notes = await cancel_shift(uow, shift, "cli", reason.strip())
-            for note in notes:
-                await application.engine.queue_notification(uow, note.person_id, note.reply)
-            return len(notes)
+            return await _tell(
+                application, uow, await cancel_shift(uow, shift, "cli", reason.strip())
+            )
 
     console.print(f"shift {shift_id} cancelled, {run_job(job)} volunteers told")
 
@@ -182,9 +241,6 @@ class Attendance(StrEnum):
     attended = "attended"
     missed = "missed"
     excused = "excused"
-
-
-MARKS = {"attended": "completed", "missed": "missed", "excused": "excused"}
 
 
 @shifts_app.command("mark")
@@ -200,53 +256,10 @@ def mark(shift_id: int, phone: str, attendance: Attendance) -> None:
             assignment = person and person.id and await uow.shifts.assignment(shift_id, person.id)
             if not assignment:
                 raise CliError(f"{number} is not on shift {shift_id}")
-            await uow.shifts.set_status(assignment, MARKS[attendance.value])
-            await uow.audit.record(
-                "cli", "shift.marked", f"person:{assignment.person_id}", status=attendance.value
-            )
+            try:
+                await mark_attendance(uow, assignment, attendance.value, "cli")
+            except ShiftRefused as refused:
+                raise _refused(refused) from refused
 
     run_job(job)
     console.print(f"{phone} marked {attendance.value} on shift {shift_id}")
-
-
-volunteers_app = typer.Typer(help="Volunteers.", no_args_is_help=True)
-
-
-@volunteers_app.command("hours")
-def hours(
-    month: Annotated[str, typer.Option(help="The month, like 2026-11.")],
-    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
-) -> None:
-    """Hours of completed shifts per volunteer in a month (for the social report)."""
-
-    async def job(application: App) -> list[dict[str, Any]]:
-        try:
-            first = datetime.strptime(month, "%Y-%m")
-        except ValueError as error:
-            raise CliError(f"{month!r} is not a month like 2026-11") from error
-        zone = ZoneInfo(application.settings.timezone)
-        since = first.replace(tzinfo=zone)
-        until = since.replace(year=since.year + since.month // 12, month=since.month % 12 + 1)
-        async with application.database.unit_of_work() as uow:
-            totals = await uow.shifts.hours(since, until)
-            rows = []
-            for person_id, total in sorted(totals.items()):
-                person = await uow.people.get(person_id)
-                rows.append(
-                    {
-                        "name": person.name if person else None,
-                        "phone": person.phone if person else None,
-                        "hours": round(total, 2),
-                    }
-                )
-            return rows
-
-    if format not in ("csv", "json"):
-        raise CliError("--format is csv or json")
-    rows = run_job(job)
-    if format == "json":
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    writer = csv.DictWriter(sys.stdout, fieldnames=["name", "phone", "hours"])
-    writer.writeheader()
-    writer.writerows(rows)

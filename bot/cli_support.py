@@ -5,30 +5,30 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from bot.app import App
 from bot.channels.terminal import TerminalChannel
 from bot.settings import Settings
+from flows.when import parse_moment
 
 T = TypeVar("T")
-WHEN = "%Y-%m-%d %H:%M"
 
 
 class CliError(Exception):
     """A problem to report on one line, with a non-zero exit."""
 
 
-def local_moment(text: str, timezone: str) -> datetime:
-    """ "2026-12-01 09:30", read as the cooperative's local time."""
-    try:
-        return datetime.strptime(text, WHEN).replace(tzinfo=ZoneInfo(timezone))
-    except ValueError as error:
-        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30") from error
+def local_moment(text: str, timezone: str, day: date | None = None) -> datetime:
+    """A moment as typed in the chat too: "2026-12-01 09:30", "1/12 9:30", "domani 9:30";
+    a time alone is on `day`."""
+    found = parse_moment(text, datetime.now(UTC), timezone, day)
+    if found is None:
+        raise CliError(f"{text!r} is not a date and time like 2026-12-01 09:30")
+    return found
 
 
 def settings_from_env() -> Settings:

@@ -12,6 +12,8 @@ from flows import (
     profile,
     requests,
     roles,
+    shift_form,
+    shift_summary,
     shifts,
     triage,
     volunteer_profile,
@@ -33,4 +35,6 @@ def all_steps() -> Steps:
         *volunteer_profile.STEPS,
         *coverage.STEPS,
         *broadcast_chat.STEPS,
+        *shift_form.STEPS,
+        *shift_summary.STEPS,
     )

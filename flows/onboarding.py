@@ -164,7 +164,11 @@ class ChooseRole(Step):
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         assert answer.choice is not None
-        return onward(ctx, await claim_role(ctx, answer.choice.id))
+        claimed = await claim_role(ctx, answer.choice.id)
+        if answer.choice.id == "volunteer":  # the coordinator approves a complete profile
+            ctx.data["signing_up"] = True
+            return Next.to("volunteer.skills", claimed, Reply(msg("onboarding.volunteer_profile")))
+        return onward(ctx, claimed)
 
 
 STEPS = (ChooseLanguage(), Consent(), SharePhone(), AskName(), ChooseRole())

@@ -96,15 +96,18 @@ class ChoiceStep(Step):
     async def ask(self, ctx: Context) -> Question:
         return Question(Reply(self.question, choices=self.choices(ctx)), free_text=self.typed)
 
+    def keep(self, ctx: Context, value: str) -> Next:
+        """Store the answer and move on (a form of its own overrides both)."""
+        form(ctx)[self.field] = value
+        return onward(ctx, self.name)
+
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         if answer.choice is not None:
-            form(ctx)[self.field] = answer.choice.id
-        else:
-            text = " ".join((answer.text or "").split())
-            if not 2 <= len(text) <= FREE_TEXT_MAX:
-                return Next.to(None, Reply(msg("requests.text_length"), {"max": FREE_TEXT_MAX}))
-            form(ctx)[self.field] = text
-        return onward(ctx, self.name)
+            return self.keep(ctx, answer.choice.id)
+        text = " ".join((answer.text or "").split())
+        if not 2 <= len(text) <= FREE_TEXT_MAX:
+            return Next.to(None, Reply(msg("requests.text_length"), {"max": FREE_TEXT_MAX}))
+        return self.keep(ctx, text)
 
 
 class Category(ChoiceStep):
@@ -153,8 +156,7 @@ class Zone(ChoiceStep):
         ctx.data.pop("zone_typed", None)
         if answer.choice is None:
             return await super().answer(ctx, answer)
-        form(ctx)[self.field] = str(answer.choice.params["zone"])
-        return onward(ctx, self.name)
+        return self.keep(ctx, str(answer.choice.params["zone"]))
 
 
 class Days(ChoiceStep):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flows.messages import Choice, Key, Param, Reply, msg
+from flows.requests import DAYS
 from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 
 ROLE_LABELS = {
@@ -65,6 +66,18 @@ async def claim_role(ctx: Context, role: str) -> Reply:
     return Reply(CLAIMED[role])
 
 
+async def volunteer_profile_params(ctx: Context, person_id: int) -> dict[str, Param]:
+    profile = await ctx.uow.shifts.profile(person_id)
+    if profile is None:
+        unsaid = Key(msg("roles.not_said"))
+        return {"skills": unsaid, "zones": unsaid, "days": unsaid}
+    return {
+        "skills": ", ".join(profile.skills) or Key(msg("roles.no_skills")),
+        "zones": ", ".join(profile.zones) or Key(msg("roles.anywhere")),
+        "days": Key(DAYS[profile.days]),
+    }
+
+
 class PendingRoles(Step):
     """Coordinators: the people waiting for a role to be approved."""
 
@@ -110,12 +123,16 @@ class DecideRole(Step):
             "phone": person.phone or "-",
             "role": Key(ROLE_LABELS[role.role]),
         }
+        key = msg("roles.decide")
+        if role.role == "volunteer":  # what they said they can do, where and when
+            key = msg("roles.decide_volunteer")
+            params |= await volunteer_profile_params(ctx, role.person_id)
         choices = (
             Choice("approve", msg("roles.approve")),
             Choice("refuse", msg("roles.refuse")),
             Choice("back", msg("common.back"), words=msg("words.back")),
         )
-        return Question(Reply(msg("roles.decide"), params, choices))
+        return Question(Reply(key, params, choices))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         role = await ctx.uow.people.role(ctx.number("role_id"))

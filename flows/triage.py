@@ -8,6 +8,7 @@ from flows.i18n import format_value
 from flows.messages import Choice, Key, Param, Reply, msg
 from flows.my_requests import TakeCharge, as_values
 from flows.requests import CATEGORIES, STATUSES, URGENCIES, summary_params
+from flows.shift_form import begin, for_request
 from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Notification, Question, Step
 from storage.requests import OPEN
 from storage.tables import SupportRequest
@@ -131,6 +132,8 @@ class RequestCard(Step):
         choices = []
         if request.status == "new":
             choices.append(Choice("take", msg("requests.take_charge")))
+        if request.status in OPEN:
+            choices.append(Choice("shift", msg("triage.make_shift")))
         choices += [
             Choice("note", msg("triage.add_note")),
             Choice("status", msg("triage.change_status")),
@@ -142,6 +145,10 @@ class RequestCard(Step):
             return refused
         if answer.choice_id == "take":
             return await TakeCharge().run(ctx, str(ctx.data.get("request_id", "")))
+        if answer.choice_id == "shift":
+            request = await ctx.uow.requests.get(ctx.number("request_id"))
+            if request is not None:
+                return begin(ctx, for_request(request), edit=False)
         if answer.choice_id in ("note", "status"):
             ctx.data.pop("new_status", None)
             return Next(goto=f"triage.{answer.choice_id}")

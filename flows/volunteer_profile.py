@@ -21,26 +21,21 @@ def draft(ctx: Context) -> dict[str, list[str]]:
 class PickSeveral(Step):
     """Tap (or type) options to tick or untick them, then "done"."""
 
-    field: ClassVar[str]
+    field: ClassVar[str]  # the list it fills
     question: ClassVar[str]
 
     def options(self, ctx: Context) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def after(self, ctx: Context) -> str:
+    def after(self, ctx: Context) -> Next:
         raise NotImplementedError
 
-    async def load(self, ctx: Context) -> None:
-        if "profile" not in ctx.data:
-            profile = await ctx.uow.shifts.profile(ctx.person_id)
-            ctx.data["profile"] = {
-                "skills": list(profile.skills) if profile else [],
-                "zones": list(profile.zones) if profile else [],
-            }
+    async def picked(self, ctx: Context) -> list[str]:
+        """The options ticked so far, a list kept in the conversation."""
+        raise NotImplementedError
 
     async def ask(self, ctx: Context) -> Question:
-        await self.load(ctx)
-        picked = draft(ctx)[self.field]
+        picked = await self.picked(ctx)
         choices = tuple(
             Choice(
                 f"o{n}",
@@ -53,9 +48,9 @@ class PickSeveral(Step):
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         if answer.choice_id == "done":
-            return Next(goto=self.after(ctx))
+            return self.after(ctx)
         assert answer.choice is not None
-        option, picked = str(answer.choice.params["option"]), draft(ctx)[self.field]
+        option, picked = str(answer.choice.params["option"]), await self.picked(ctx)
         if option in picked:
             picked.remove(option)
         else:
@@ -63,26 +58,39 @@ class PickSeveral(Step):
         return Next()
 
 
-class Skills(PickSeveral):
-    name, field, question = "volunteer.skills", "skills", msg("volunteer.ask_skills")
+class ProfilePick(PickSeveral):
+    """A part of the volunteer's own profile, loaded from what they said last time."""
+
     help = msg("help.volunteer_profile")
+
+    async def picked(self, ctx: Context) -> list[str]:
+        if "profile" not in ctx.data:
+            profile = await ctx.uow.shifts.profile(ctx.person_id)
+            ctx.data["profile"] = {
+                "skills": list(profile.skills) if profile else [],
+                "zones": list(profile.zones) if profile else [],
+            }
+        return draft(ctx)[self.field]
+
+
+class Skills(ProfilePick):
+    name, field, question = "volunteer.skills", "skills", msg("volunteer.ask_skills")
 
     def options(self, ctx: Context) -> tuple[str, ...]:
         return ctx.settings.skills
 
-    def after(self, ctx: Context) -> str:
-        return "volunteer.zones" if ctx.settings.zones else "volunteer.days"
+    def after(self, ctx: Context) -> Next:
+        return Next(goto="volunteer.zones" if ctx.settings.zones else "volunteer.days")
 
 
-class Zones(PickSeveral):
+class Zones(ProfilePick):
     name, field, question = "volunteer.zones", "zones", msg("volunteer.ask_zones")
-    help = msg("help.volunteer_profile")
 
     def options(self, ctx: Context) -> tuple[str, ...]:
         return ctx.settings.zones
 
-    def after(self, ctx: Context) -> str:
-        return "volunteer.days"
+    def after(self, ctx: Context) -> Next:
+        return Next(goto="volunteer.days")
 
 
 class Days(Step):
@@ -100,6 +108,9 @@ class Days(Step):
             ctx.person_id, profile["skills"], profile["zones"], answer.choice_id
         )
         await ctx.uow.audit.record(f"person:{ctx.person_id}", "volunteer.profile_saved")
+        if ctx.data.get("signing_up"):  # the last question of sign-up: welcome
+            welcome = Reply(msg("onboarding.done"), {"name": ctx.person.name})
+            return Next.to(HOME, Reply(msg("volunteer.saved_pending")), welcome)
         return Next.to(HOME, Reply(msg("volunteer.saved")))
 
 

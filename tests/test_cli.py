@@ -30,7 +30,8 @@ def test_chat_from_a_pipe_prints_the_whole_conversation(
     cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     capsys.readouterr()
-    code = chat(monkeypatch, ["ciao", "1", "sì", "Maria Rossi", "2"], "--phone", "+393331112222")
+    volunteer = ["ciao", "1", "sì", "Maria Rossi", "2", "2", "fatto", "qualsiasi giorno"]
+    code = chat(monkeypatch, volunteer, "--phone", "+393331112222")
     out = capsys.readouterr().out
     assert code == 0
     assert "> ciao" in out
@@ -38,6 +39,8 @@ def test_chat_from_a_pipe_prints_the_whole_conversation(
     assert "  1. Italiano\n  2. English" in out
     assert "> Maria Rossi" in out
     assert "Un coordinatore deve approvare la tua candidatura" in out
+    assert "  1. Patente di guida\n  2. Assistenza anziani" in out
+    assert "  1. Patente di guida\n  2. ✓ Assistenza anziani" in out
     assert "Benvenuto, Maria Rossi!" in out
 
 
@@ -208,7 +211,7 @@ def output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     cli_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    volunteer = ["ciao", "1", "sì", "Marco Blu", "volontario"]
+    volunteer = ["ciao", "1", "sì", "Marco Blu", "volontario", "fatto", "qualsiasi giorno"]
     chat(monkeypatch, volunteer, "--phone", "+393401112233")
     assert main(["people", "grant", "volunteer", "+393401112233"]) == 0
     argv = [
@@ -233,6 +236,19 @@ def test_shifts_create_list_show_and_a_volunteer_accepting_by_word(
     assert "Quando: dal 4 marzo 2030, 09:00 al 4 marzo 2030, 11:00" in out  # Rome time
     assert "il turno «Trasporto al poliambulatorio» è tuo" in out
     assert "📎 File: turno-1.ics" in out and "BEGIN:VCALENDAR" in out
+
+    edit = ["shifts", "edit", "1", "--start", "5/3/2030 10:00", "--end", "12:00"]
+    assert "shift 1 changed, 1 volunteers told" in output(
+        capsys, [*edit, "--place", "Via Irnerio 5"]
+    )
+    chat(monkeypatch, ["menu"], "--phone", "+393401112233")
+    out = capsys.readouterr().out
+    assert "Ora: dal 5 marzo 2030, 10:00 al 5 marzo 2030, 12:00, Via Irnerio 5 (Bologna)" in out
+    assert "Prima era: dal 4 marzo 2030, 09:00 al 4 marzo 2030, 11:00, Bologna" in out
+    assert main(["shifts", "edit", "1", "--needed", "0"]) == 1
+    assert "cannot go below the 1 volunteers who have already confirmed" in capsys.readouterr().err
+    assert main(["shifts", "edit", "1", "--end", "9:00"]) == 1
+    assert "The end must come after the start" in capsys.readouterr().err
 
     (shift,) = json.loads(output(capsys, ["shifts", "list", "--open", "--json"]))
     assert (shift["taken"], shift["needed"]) == (1, 2)

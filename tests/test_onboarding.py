@@ -71,6 +71,12 @@ async def test_a_volunteer_signs_up_in_english_tapping_buttons(app: App, channel
 
     reply = await john.taps("volunteer")
     assert "A coordinator has to approve your application" in reply
+    assert "tell me what you can do, where and when" in reply  # for the coordinator to see
+    await john.taps("Patente di guida")
+    reply = await john.taps("Done")
+    assert "On which days are you usually available?" in reply
+    reply = await john.taps("Any day")
+    assert "the coordinator will see them" in reply
     assert "Welcome, John Smith!" in reply
 
     person = await stored(app, john.address, "telegram")

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app import App
-from flows.coverage import cancel_shift
-from flows.reminders import plan_shift_reminders, shift_subject
-from flows.shifts import offer
+from flows.reminders import shift_subject
+from flows.shift_admin import ShiftChanges, cancel_shift, change_shift, open_shift
 from flows.timing import QuietHours, before, next_working_day
 from scheduler.service import purge_expired_requests
 from storage.tables import Shift
@@ -28,24 +27,20 @@ async def a_shift(
     start_in: timedelta = timedelta(days=3),
     skills: list[str] | None = None,
 ) -> Shift:
-    """A shift opened as `cisono shifts create` does: reminders planned, offers sent."""
+    """A shift opened as a coordinator does (chat or CLI): reminders planned, offers sent."""
     now = app.engine.clock.now()
+    shift = Shift(
+        title="Compagnia al signor Bassi",
+        zone="Bologna",
+        place="Via Saragozza 12",
+        starts_at=now + start_in,
+        ends_at=now + start_in + timedelta(hours=2),
+        needed=needed,
+        skills=skills or [],
+    )
     async with app.database.unit_of_work() as uow:
-        shift = await uow.shifts.add(
-            Shift(
-                title="Compagnia al signor Bassi",
-                zone="Bologna",
-                place="Via Saragozza 12",
-                starts_at=now + start_in,
-                ends_at=now + start_in + timedelta(hours=2),
-                needed=needed,
-                skills=skills or [],
-            )
-        )
-        await plan_shift_reminders(uow, shift, app.engine.settings, now)
-        for volunteer in await uow.people.with_role("volunteer"):
-            assert volunteer.id is not None
-            await app.engine.queue_notification(uow, volunteer.id, offer(shift, needed))
+        for note in await open_shift(uow, shift, "cli", app.engine.settings, now):
+            await app.engine.queue_notification(uow, note.person_id, note.reply)
     await app.delivery.drain()
     return shift
 
@@ -106,11 +101,17 @@ async def test_a_moved_shift_reminds_at_its_new_time_only(
     shift = await a_shift(app, start_in=timedelta(days=3))
     await marco.taps("Accetto")
     async with app.database.unit_of_work() as uow:
-        moved = await uow.shifts.get(shift.id or 0)
+        moved = await uow.shifts.lock(shift.id or 0)
         assert moved is not None
-        moved.starts_at += timedelta(days=2)
-        moved.ends_at += timedelta(days=2)
-        await plan_shift_reminders(uow, moved, app.engine.settings, clock.now())
+        later = ShiftChanges(
+            starts_at=moved.starts_at + timedelta(days=2),
+            ends_at=moved.ends_at + timedelta(days=2),
+        )
+        for note in await change_shift(uow, moved, later, "cli", app.engine.settings, clock.now()):
+            await app.engine.queue_notification(uow, note.person_id, note.reply)
+    await app.delivery.drain()
+    (news,) = marco.unread()
+    assert "28 novembre 2026, 10:00" in news.text
 
     await time_passes(app, clock, days=2)  # the old day-before
     assert marco.unread() == []

@@ -10,7 +10,12 @@ from tests.transcript import Person, a_coordinator, sign_up
 async def test_a_volunteer_is_approved_by_a_coordinator(app: App, channel: RecordingChannel):
     giulia = await a_coordinator(app, channel)
     marco = Person(app, channel, on="whatsapp", phone="+393401112233")
-    await sign_up(marco, name="Marco Blu", role="volontario")
+    reply = await sign_up(marco, name="Marco Blu", role="volontario")
+    assert "Intanto dimmi cosa sai fare, dove e quando" in reply
+    await marco.says("patente")
+    await marco.says("fatto")
+    reply = await marco.says("dal lunedì al venerdì")
+    assert "le vedrà il coordinatore" in reply and "Benvenuto, Marco Blu!" in reply
 
     (note,) = giulia.unread()
     assert "Nuova richiesta di ruolo: Marco Blu chiede di essere volontario" in note.text
@@ -20,6 +25,7 @@ async def test_a_volunteer_is_approved_by_a_coordinator(app: App, channel: Recor
     assert reply.buttons == ["Marco Blu — volontario", "Indietro"]
     reply = await giulia.says("1")
     assert "Marco Blu (+393401112233) chiede il ruolo di volontario" in reply
+    assert "Competenze: Patente di guida\nZone: ovunque\nGiorni: Dal lunedì al venerdì" in reply
     reply = await giulia.says("approva")
     assert "Approvato" in reply
     assert "Non c'è nessuno in attesa" in reply.last.text

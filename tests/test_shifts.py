@@ -18,9 +18,12 @@ from tests.transcript import Person, a_coordinator, sign_up
 
 
 async def a_volunteer(app: App, channel: RecordingChannel, name: str) -> Person:
-    """Signed up as a volunteer and approved (as a coordinator would in the chat)."""
+    """Signed up as a volunteer (no skill in particular, any day) and approved (as a
+    coordinator would in the chat)."""
     volunteer = Person(app, channel, on="telegram")
     await sign_up(volunteer, name=name, role="volontario")
+    await volunteer.says("fatto")
+    await volunteer.says("qualsiasi giorno")
     async with app.database.unit_of_work() as uow:
         account = await uow.people.account("telegram", volunteer.address)
         assert account is not None
