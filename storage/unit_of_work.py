@@ -9,10 +9,12 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.assemblies import AssemblyRepository
 from storage.audit import AuditLog
 from storage.conversations import ConversationRepository
 from storage.database import create_engine, is_sqlite, session_factory
 from storage.inbound import InboundRepository
+from storage.members import MemberRepository
 from storage.outbox import OutboxRepository
 from storage.people import PeopleRepository
 from storage.requests import RequestRepository
@@ -30,6 +32,8 @@ class UnitOfWork:
     audit: AuditLog
     requests: RequestRepository
     shifts: ShiftRepository
+    members: MemberRepository
+    assemblies: AssemblyRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -48,6 +52,8 @@ class UnitOfWork:
         self.audit = AuditLog(self.session)
         self.requests = RequestRepository(self.session)
         self.shifts = ShiftRepository(self.session)
+        self.members = MemberRepository(self.session)
+        self.assemblies = AssemblyRepository(self.session)
         return self
 
     async def __aexit__(
