@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.config import FlowSettings
 from flows.i18n import LOCALES
+from flows.quorum import parse_rule
 from storage.database import DEFAULT_URL, async_url
 
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     )  # comma-separated
     withdraw_hours: int = Field(24, ge=0, validation_alias="CISONO_WITHDRAW_HOURS")
     retention_days: int = Field(365, ge=1, validation_alias="CISONO_RETENTION_DAYS")
+    max_proxies: int = Field(10, ge=0, validation_alias="CISONO_MAX_PROXIES")
+    quorum_first_call: str = Field("1/2", validation_alias="CISONO_QUORUM_FIRST_CALL")
 
     http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="CISONO_HTTP_PORT")
@@ -78,6 +81,15 @@ class Settings(BaseSettings):
         async_url(value)  # raises for anything but SQLite and PostgreSQL
         return value
 
+    @field_validator("quorum_first_call")
+    @classmethod
+    def _quorum_rule(cls, value: str) -> str:
+        try:
+            parse_rule(value)
+        except ValueError as error:
+            raise ValueError(f"CISONO_QUORUM_FIRST_CALL: {error}") from error
+        return value
+
     @field_validator("locale")
     @classmethod
     def _shipped_locale(cls, value: str) -> str:
@@ -103,4 +115,6 @@ class Settings(BaseSettings):
             zones=zones,
             skills=skills,
             withdraw_hours=self.withdraw_hours,
+            max_proxies=self.max_proxies,
+            quorum_first_call=parse_rule(self.quorum_first_call),
         )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from flows import (
+    assembly_admin,
+    assembly_answers,
+    assembly_member,
+    assembly_new,
     coverage,
     menu,
     my_requests,
@@ -31,4 +35,8 @@ def all_steps() -> Steps:
         *shifts.STEPS,
         *volunteer_profile.STEPS,
         *coverage.STEPS,
+        *assembly_answers.STEPS,
+        *assembly_member.STEPS,
+        *assembly_admin.STEPS,
+        *assembly_new.STEPS,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Protocol
 
 PRIVACY_NOTICE_VERSION = "2026-11"  # bump when the notice changes: consent is asked again
@@ -17,6 +18,8 @@ class FlowSettings:
     zones: tuple[str, ...] = ()  # the cooperative's territory; empty: typed freely
     skills: tuple[str, ...] = ()  # what volunteers may offer (driving licence, languages...)
     withdraw_hours: int = 24  # a volunteer may leave a shift until this long before it
+    max_proxies: int = 10  # proxies one member may hold at an assembly (art. 2539 c.c.)
+    quorum_first_call: Fraction = Fraction(1, 2)  # first call: more than this of the votes
 
 
 class Clock(Protocol):

@@ -42,9 +42,7 @@ class AssemblyRepository:
         """The invitation, locked until commit (two delegations to one person queue here)."""
         query = (
             select(AssemblyInvite)
-            .where(
-                AssemblyInvite.assembly_id == assembly_id, AssemblyInvite.person_id == person_id
-            )
+            .where(AssemblyInvite.assembly_id == assembly_id, AssemblyInvite.person_id == person_id)
             .with_for_update()
         )
         return (await self.session.exec(query.execution_options(populate_existing=True))).first()
