@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from bot.app import App
-from flows.assemblies import create
+from flows.assemblies import create, register
 from flows.member_registry import import_rows, parse
 from storage.tables import Assembly
 from tests.fakes import FakeClock, RecordingChannel
@@ -229,6 +229,20 @@ async def test_check_in_with_the_code_and_by_the_coordinator(
     reply = await giulia.says("russo")
     assert "Carla Russo risulta presente" in reply
     assert "Oggi in sala: 2 persone, 3 voti" in reply
+
+    async with app.database.unit_of_work() as uow:
+        assert assembly.id is not None
+        lines = {
+            line.name: line for line in register(await uow.assemblies.invitations(assembly.id))
+        }
+    assert lines["Anna Bianchi"].attendance == "present"
+    assert lines["Anna Bianchi"].checked_in_at == FIRST_CALL - timedelta(minutes=20)
+    assert (lines["Bruno Neri"].attendance, lines["Bruno Neri"].represented_by) == (
+        "represented",
+        "Anna Bianchi",
+    )
+    assert lines["Carla Russo"].checked_in_by.startswith("person:")
+    assert lines["Dario Galli"].attendance == "absent"
 
 
 async def test_a_coordinator_convenes_in_the_chat_and_nudges_in_english(
