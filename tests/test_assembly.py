@@ -329,3 +329,21 @@ async def test_proxy_and_change_of_mind_in_english(app: App, channel: RecordingC
     assert "Bruno Neri changed their answer" in withdrawn.text
     reply = await anna.taps_payload(request.choices[0].id)
     assert "This proxy no longer stands." in reply
+
+
+async def test_an_imported_member_is_recognised_by_a_shared_telegram_contact(
+    app: App, channel: RecordingChannel
+):
+    await import_registry(app)
+    anna = Person(app, channel, on="telegram", can_share_contact=True)
+    await anna.says("ciao")
+    await anna.says("1")
+    reply = await anna.says("sì")
+    assert "numero" in reply.text.lower()
+    reply = await anna.shares_contact("393331000001")  # Telegram sends it without the +
+    assert "Benvenuto, Anna Bianchi! La registrazione è completa." in reply
+    reply = await anna.says("menu")
+    assert "Assemblea dei soci" in reply.buttons
+    await convene(app)
+    (invite,) = anna.unread()
+    assert "Sei invitato all'assemblea dei soci" in invite.text
