@@ -17,7 +17,9 @@ from typer.exceptions import TyperException
 
 from bot.app import App, DatabaseNotReady, configure_logging
 from bot.channels.terminal import TerminalChat
+from bot.cli_assembly import assembly_app
 from bot.cli_broadcast import broadcast_app
+from bot.cli_members import members_app
 from bot.cli_requests import requests_app
 from bot.cli_shifts import shifts_app
 from bot.cli_support import CliError, run_job, settings_from_env
@@ -42,6 +44,8 @@ app.add_typer(requests_app, name="requests")
 app.add_typer(shifts_app, name="shifts")
 app.add_typer(volunteers_app, name="volunteers")
 app.add_typer(broadcast_app, name="broadcast")
+app.add_typer(members_app, name="members")
+app.add_typer(assembly_app, name="assembly")
 console = Console()
 
 

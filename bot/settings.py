@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.config import FlowSettings
 from flows.i18n import LOCALES
+from flows.quorum import parse_rule
 from flows.timing import QuietHours, parse_offsets
 from storage.database import DEFAULT_URL, async_url
 
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     escalate_hours: int = Field(48, ge=0, validation_alias="CISONO_ESCALATE_HOURS")
     quiet_hours: str = Field("21:00-08:00", validation_alias="CISONO_QUIET_HOURS")
     sweep_seconds: float = Field(10.0, gt=0, validation_alias="CISONO_SWEEP_SECONDS")
+    max_proxies: int = Field(10, ge=0, validation_alias="CISONO_MAX_PROXIES")
+    quorum_first_call: str = Field("1/2", validation_alias="CISONO_QUORUM_FIRST_CALL")
 
     http_host: str = Field("127.0.0.1", validation_alias="CISONO_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="CISONO_HTTP_PORT")
@@ -100,6 +103,15 @@ class Settings(BaseSettings):
     def quiet(self) -> QuietHours | None:
         return QuietHours.parse(self.quiet_hours)
 
+    @field_validator("quorum_first_call")
+    @classmethod
+    def _quorum_rule(cls, value: str) -> str:
+        try:
+            parse_rule(value)
+        except ValueError as error:
+            raise ValueError(f"CISONO_QUORUM_FIRST_CALL: {error}") from error
+        return value
+
     @field_validator("locale")
     @classmethod
     def _shipped_locale(cls, value: str) -> str:
@@ -127,4 +139,6 @@ class Settings(BaseSettings):
             withdraw_hours=self.withdraw_hours,
             shift_reminders=parse_offsets(self.shift_reminders),
             escalate_hours=self.escalate_hours,
+            max_proxies=self.max_proxies,
+            quorum_first_call=parse_rule(self.quorum_first_call),
         )

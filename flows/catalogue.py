@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from flows import (
+    assembly_admin,
+    assembly_answers,
+    assembly_member,
+    assembly_new,
     broadcast_chat,
     coverage,
     menu,
@@ -37,4 +41,8 @@ def all_steps() -> Steps:
         *broadcast_chat.STEPS,
         *shift_form.STEPS,
         *shift_summary.STEPS,
+        *assembly_answers.STEPS,
+        *assembly_member.STEPS,
+        *assembly_admin.STEPS,
+        *assembly_new.STEPS,
     )

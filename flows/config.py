@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Protocol
 
 PRIVACY_NOTICE_VERSION = "2026-11"  # bump when the notice changes: consent is asked again
@@ -19,6 +20,8 @@ class FlowSettings:
     withdraw_hours: int = 24  # a volunteer may leave a shift until this long before it
     shift_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))
     escalate_hours: int = 48  # a shift still short this long before it starts: alert
+    max_proxies: int = 10  # proxies one member may hold at an assembly (art. 2539 c.c.)
+    quorum_first_call: Fraction = Fraction(1, 2)  # first call: more than this of the votes
 
 
 class Clock(Protocol):

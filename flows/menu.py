@@ -25,8 +25,10 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("profile", msg("menu.profile"), "profile.show"),
     MenuEntry("my_shifts", msg("menu.my_shifts"), "shifts.mine", roles=("volunteer",)),
     MenuEntry("skills", msg("menu.volunteer_profile"), "volunteer.skills", roles=("volunteer",)),
+    MenuEntry("assembly", msg("menu.assembly"), "assembly.mine", roles=("member",)),
     MenuEntry("triage", msg("menu.triage"), "triage.list", roles=("coordinator",)),
     MenuEntry("coverage", msg("menu.coverage"), "coverage.list", roles=("coordinator",)),
+    MenuEntry("assemblies", msg("menu.assemblies"), "assembly.list", roles=("coordinator",)),
     MenuEntry("pending", msg("menu.pending_roles"), "roles.pending", roles=("coordinator",)),
     MenuEntry(
         "broadcast",

@@ -3,7 +3,7 @@ the outbox, processed inbound ids, the audit log, requests, shifts, reminders an
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -316,3 +316,64 @@ class Broadcast(SQLModel, table=True):
     opted_out: int = Field(default=0)  # left out: they asked for no messages
     created_at: datetime = _now()
     sent_at: datetime | None = _when()
+
+
+class Member(SQLModel, table=True):
+    """An entry of the member registry (libro soci): since when, and in which category."""
+
+    person_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    number: str | None = Field(default=None, max_length=20, unique=True, index=True)
+    since: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    category: str = Field(max_length=20)  # worker, volunteer, user, financing
+    email: str | None = Field(default=None, max_length=160)
+    updated_at: datetime = _now()
+
+
+class Assembly(SQLModel, table=True):
+    """A members' assembly, first and second call; times are UTC."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=160)
+    first_call_at: datetime = _now(index=True)
+    second_call_at: datetime = _now()
+    place: str = Field(max_length=200)
+    agenda: list[str] = _json(list)
+    remote_link: str | None = Field(default=None, max_length=300)
+    answer_deadline: datetime = _now()
+    notice_ref: str | None = Field(default=None, max_length=200)  # the formal notice
+    checkin_code: str = Field(max_length=8)
+    status: str = Field(default="open", max_length=12)  # open, cancelled
+    created_by: str = Field(max_length=40)
+    created_at: datetime = _now()
+
+
+class AssemblyInvite(SQLModel, table=True):
+    """One member invited to an assembly: the vote, the answer, the proxy, the check-in."""
+
+    __tablename__ = "assembly_invite"
+    __table_args__ = (sa.UniqueConstraint("assembly_id", "person_id", name="uq_invite"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("assembly.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    person_id: int = _person_fk()
+    voting: bool = Field(default=True)
+    answer: str | None = Field(default=None, max_length=10)  # present, remote, absent, proxy
+    delegate_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    proxy_status: str | None = Field(default=None, max_length=10)  # pending, accepted
+    answered_at: datetime | None = _when()
+    checked_in_at: datetime | None = _when()
+    checked_in_by: str | None = Field(default=None, max_length=40)
+    nudged_at: datetime | None = _when()

@@ -9,11 +9,13 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.assemblies import AssemblyRepository
 from storage.audit import AuditLog
 from storage.broadcasts import BroadcastRepository
 from storage.conversations import ConversationRepository
 from storage.database import create_engine, is_sqlite, session_factory
 from storage.inbound import InboundRepository
+from storage.members import MemberRepository
 from storage.outbox import OutboxRepository
 from storage.people import PeopleRepository
 from storage.reminders import ReminderRepository
@@ -34,6 +36,8 @@ class UnitOfWork:
     shifts: ShiftRepository
     reminders: ReminderRepository
     broadcasts: BroadcastRepository
+    members: MemberRepository
+    assemblies: AssemblyRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -54,6 +58,8 @@ class UnitOfWork:
         self.shifts = ShiftRepository(self.session)
         self.reminders = ReminderRepository(self.session)
         self.broadcasts = BroadcastRepository(self.session)
+        self.members = MemberRepository(self.session)
+        self.assemblies = AssemblyRepository(self.session)
         return self
 
     async def __aexit__(

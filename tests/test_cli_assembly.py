@@ -1,0 +1,103 @@
+"""`cisono members` and `cisono assembly`: import with bad rows, status, the register."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.test_assembly import REGISTRY
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "upgrade"]) == 0
+    return path
+
+
+def chat(monkeypatch: pytest.MonkeyPatch, lines: list[str], phone: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(line + "\n" for line in lines)))
+    return main(["chat", "--phone", phone])
+
+
+def test_import_report_idempotence_and_the_register(
+    cli_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    soci = tmp_path / "soci.csv"
+    soci.write_text(REGISTRY, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["members", "import", str(soci), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "5 added, 0 updated, 0 unchanged, 3 rejected (dry run: nothing saved)" in out
+    assert "line 7: bad phone '12'" in out
+    assert "line 8: missing member-since date" in out
+    assert "line 9: unknown category 'socio di fatto'" in out
+    assert main(["members", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+    assert main(["members", "import", str(soci)]) == 0
+    assert "5 added, 0 updated" in capsys.readouterr().out
+    soci.write_text(REGISTRY.replace("Dario;Galli", "Dario;Galli-Neri"), encoding="utf-8")
+    assert main(["members", "import", str(soci)]) == 0
+    assert "0 added, 1 updated, 4 unchanged, 3 rejected" in capsys.readouterr().out
+    assert main(["members", "list", "--json"]) == 0
+    members = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in members][:2] == ["Anna Bianchi", "Bruno Neri"]
+    assert members[0] | {"id": 0} == {
+        "id": 0,
+        "name": "Anna Bianchi",
+        "phone": "+393331000001",
+        "number": "1",
+        "since": "2020-01-10",
+        "category": "worker",
+        "email": "anna@example.org",
+    }
+
+    args = ["assembly", "create", "--title", "Bilancio 2026", "--place", "Sala civica"]
+    args += ["--second", "2030-12-16 18:00", "--deadline", "2030-12-12 20:00"]
+    args += ["--agenda", "Bilancio", "--agenda", "Varie"]
+    assert main([*args, "--first", "2030-12-16 09:00"]) == 1
+    assert "cannot be on the same day" in capsys.readouterr().err
+    assert main([*args, "--first", "2030-12-15 18:00"]) == 0
+    assert "assembly 1 created, 5 members invited" in capsys.readouterr().out
+
+    # Anna writes for the first time from the terminal: recognised, and answers
+    chat(monkeypatch, ["ciao", "1", "sì", "menu", "assemblea dei soci", "ci sarò"], "3331000001")
+    out = capsys.readouterr().out
+    assert "La tua risposta: Ci sarò" in out
+
+    assert main(["assembly", "status", "1", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["invited"], status["voters"], status["present"], status["needed"]) == (
+        5,
+        5,
+        1,
+        3,
+    )
+    assert status["forecast_reached"] is False
+    assert main(["assembly", "list"]) == 0
+    assert "Bilancio 2026" in capsys.readouterr().out
+
+    assert main(["assembly", "register", "1", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["name"] == "Anna Bianchi"
+    assert rows[0]["attendance"] == "absent" and rows[0]["voting"] == "yes"
+    assert set(rows[0]) == {
+        "name",
+        "phone",
+        "voting",
+        "attendance",
+        "represented_by",
+        "checked_in_at",
+        "checked_in_by",
+    }
