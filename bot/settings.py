@@ -139,6 +139,7 @@ class Settings(BaseSettings):
             withdraw_hours=self.withdraw_hours,
             shift_reminders=parse_offsets(self.shift_reminders),
             escalate_hours=self.escalate_hours,
+            assembly_reminders=parse_offsets(self.assembly_reminders),
             max_proxies=self.max_proxies,
             quorum_first_call=parse_rule(self.quorum_first_call),
         )

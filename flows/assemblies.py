@@ -13,6 +13,7 @@ from flows.config import FlowSettings
 from flows.i18n import normalize
 from flows.messages import Choice, Key, Param, Reply, msg
 from flows.quorum import Figures, Seat, figures
+from flows.reminders import plan_assembly_reminders
 from flows.step import Notification
 from storage.members import member_since
 from storage.tables import Assembly, AssemblyInvite, Person
@@ -98,6 +99,7 @@ async def create(
     await uow.assemblies.add(assembly)
     assert assembly.id is not None
     await uow.audit.record(assembly.created_by, "assembly.created", f"assembly:{assembly.id}")
+    await plan_assembly_reminders(uow, assembly, settings, now)
     first_day = local_day(assembly.first_call_at, settings.timezone)
     notes = []
     for person, role, member in await uow.members.active():

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flows.config import FlowSettings
+from flows.config import FlowSettings, FrozenClock
 from flows.i18n import supported
 from flows.messages import Key, Param, Reply, msg
 from flows.notify import Notifier, preferred_account
@@ -95,7 +95,7 @@ async def fan_out(
     """One outbox message per recipient, at broadcast priority, in this transaction: the
     broadcast is sent to everyone or (if the transaction fails) to nobody."""
     found = await recipients(uow, broadcast, settings)
-    notifier = Notifier(settings)
+    notifier = Notifier(settings, FrozenClock(now))
     for person, account in found.reachable:
         notice = Reply(msg("broadcast.notice"), {"text": text_for(broadcast, person, settings)})
         notifier.queue_to(

@@ -20,6 +20,11 @@ class FlowSettings:
     withdraw_hours: int = 24  # a volunteer may leave a shift until this long before it
     shift_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))
     escalate_hours: int = 48  # a shift still short this long before it starts: alert
+    assembly_reminders: tuple[timedelta, ...] = (
+        timedelta(days=7),
+        timedelta(days=1),
+        timedelta(hours=2),
+    )
     max_proxies: int = 10  # proxies one member may hold at an assembly (art. 2539 c.c.)
     quorum_first_call: Fraction = Fraction(1, 2)  # first call: more than this of the votes
 
@@ -31,3 +36,13 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FrozenClock:
+    """A clock stopped at a moment already read, for work done as of that moment."""
+
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment

@@ -53,7 +53,7 @@ class ConversationEngine:
         self.steps = steps
         self.settings = settings or FlowSettings()
         self.clock = clock or SystemClock()
-        self.notifier = Notifier(self.settings)
+        self.notifier = Notifier(self.settings, self.clock)
         self._locks = KeyedLocks()
 
     async def handle(self, incoming: Incoming) -> Handled:

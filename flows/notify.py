@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from flows.config import FlowSettings
+from flows.config import Clock, FlowSettings, SystemClock
 from flows.i18n import supported
 from flows.messages import Reply
 from storage.outbox import REPLY
@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, settings: FlowSettings) -> None:
+    def __init__(self, settings: FlowSettings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
 
     def queue_to(
         self,
@@ -32,6 +33,7 @@ class Notifier:
         urgent: bool = False,
     ) -> None:
         """Queue `reply` for one chat (`erased`: the person is gone, keep no link)."""
+        now = self.clock.now()  # the flow's time, which tests control, not the wall's
         uow.outbox.add(
             OutboxMessage(
                 person_id=None if erased else person.id,
@@ -44,6 +46,8 @@ class Notifier:
                 priority=priority,
                 origin=origin,
                 urgent=urgent,
+                next_attempt_at=now,
+                created_at=now,
             )
         )
 
@@ -64,7 +68,7 @@ class Notifier:
             return False
         account = preferred_account(await uow.people.accounts(person_id))
         if account is None:
-            log.warning("cannot notify person %s: no account", person_id)
+            log.info("cannot notify person %s: no account", person_id)
             return False
         self.queue_to(uow, account, person, reply, priority=priority, origin=origin, urgent=urgent)
         return True

@@ -6,15 +6,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flows.assemblies import answer_choices
+from flows.assemblies import params as assembly_params
+from flows.assemblies import seats as assembly_seats
 from flows.broadcasting import REPORT, REPORT_EVERY, SEND, fan_out, figures_params
 from flows.config import FlowSettings
 from flows.messages import Reply, msg
 from flows.notify import Notifier
-from flows.reminders import REQUEST_UNTRIAGED, SHIFT, SHIFT_SHORT
+from flows.reminders import ASSEMBLY, ASSEMBLY_DEADLINE, REQUEST_UNTRIAGED, SHIFT, SHIFT_SHORT
 from flows.requests import coordinator_notice
 from flows.shifts import fitting_volunteers, offer, shift_params
 from storage.outbox import REMINDER
-from storage.tables import Reminder, Shift
+from storage.tables import Assembly, Reminder, Shift
 from storage.unit_of_work import UnitOfWork
 
 URGENT = timedelta(hours=2)  # a shift this close goes out during quiet hours too
@@ -123,11 +126,52 @@ async def broadcast_report(firing: Firing) -> None:
         await firing.tell(int(author), report)
 
 
+async def _open_assembly(firing: Firing) -> Assembly:
+    assembly = await firing.uow.assemblies.get(firing.subject_id)
+    if assembly is None or assembly.status != "open":
+        raise Skip("assembly cancelled")
+    if assembly.first_call_at <= firing.now:
+        raise Skip("assembly already begun")
+    return assembly
+
+
+async def assembly_reminder(firing: Firing) -> None:
+    """To those who will be there, and to those who have not answered (who may still)."""
+    assembly = await _open_assembly(firing)
+    assert assembly.id is not None
+    urgent = assembly.first_call_at - firing.now <= URGENT
+    answering = firing.now < assembly.answer_deadline
+    for invite, _person in await assembly_seats(firing.uow, assembly.id):
+        if invite.answer in ("present", "remote"):
+            reply = Reply(msg("reminders.assembly"), assembly_params(assembly))
+        elif invite.answer is None:
+            choices = answer_choices(assembly, invite.voting) if answering else ()
+            reply = Reply(msg("reminders.assembly_unanswered"), assembly_params(assembly), choices)
+        else:
+            continue
+        await firing.tell(invite.person_id, reply, urgent)
+
+
+async def assembly_deadline(firing: Firing) -> None:
+    """A day before the answers close, to the members who have not answered."""
+    assembly = await _open_assembly(firing)
+    assert assembly.id is not None
+    if assembly.answer_deadline <= firing.now:
+        raise Skip("answers already closed")
+    for invite, _person in await assembly_seats(firing.uow, assembly.id):
+        if invite.answer is None:
+            choices = answer_choices(assembly, invite.voting)
+            reply = Reply(msg("reminders.assembly_deadline"), assembly_params(assembly), choices)
+            await firing.tell(invite.person_id, reply)
+
+
 Handler = Callable[[Firing], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
     SHIFT: shift_reminder,
     SHIFT_SHORT: shift_short,
     REQUEST_UNTRIAGED: request_untriaged,
+    ASSEMBLY: assembly_reminder,
+    ASSEMBLY_DEADLINE: assembly_deadline,
     SEND: scheduled_broadcast,
     REPORT: broadcast_report,
 }

@@ -38,7 +38,7 @@ class ReminderSweep:
         self.database = database
         self.settings = settings
         self.clock = clock
-        self.notifier = Notifier(settings)
+        self.notifier = Notifier(settings, clock)
         self.handlers = dict(handlers)
         self.batch = batch
 

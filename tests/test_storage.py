@@ -56,7 +56,9 @@ async def test_a_stale_conversation_is_not_saved_over_a_newer_one(database: Data
 
 
 def _message(address: str, priority: int = REPLY) -> OutboxMessage:
+    """A message queued when the tests' clock starts."""
     return OutboxMessage(
+        next_attempt_at=FakeClock().now(),
         channel="telegram",
         address=address,
         locale="it",
