@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.sqlite_inline import inline_connector
+
 DEFAULT_URL = "sqlite:///cisono.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _ASYNC_DRIVERS = {
@@ -54,13 +56,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
+        database = ":memory:"
     else:
-        database = make_url(url).database
-        assert database is not None
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(
-        driver_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
-    )
+        database = str(Path(make_url(url).database or "").expanduser())
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    connect = inline_connector(database, SQLITE_BUSY_TIMEOUT_MS)
+    engine = create_async_engine(driver_url, async_creator=connect, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -159,3 +160,29 @@ def test_plain_database_urls_get_their_async_driver(url: str, expected: str):
 def test_other_databases_are_refused_clearly():
     with pytest.raises(ValueError, match="use sqlite or postgresql"):
         async_url("mysql://root@localhost/db")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_write_waits_for_another_process_without_stopping_the_loop(database: Database):
+    """SQLite statements run in the event loop's thread; only a BEGIN that must wait for
+    another process's write lock (a `cisono` command) waits on a thread."""
+    path = make_url(database.url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing
+    ticks = 0
+
+    async def write() -> None:
+        async with database.unit_of_work() as uow:
+            await uow.people.add(Person(name="Anna Blu"))
+
+    writing = asyncio.create_task(write())
+    while ticks < 20:  # the loop goes on while the write waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not writing.done()
+    other.execute("ROLLBACK")
+    other.close()
+    await asyncio.wait_for(writing, timeout=5)
+    async with database.unit_of_work() as uow:
+        assert [p.name for p in await uow.people.all()] == ["Anna Blu"]
