@@ -99,8 +99,19 @@ class App:
         await self.database.dispose()
 
 
+# Libraries that log each request at INFO: httpx (python-telegram-bot's client) with the
+# bot token in the URL, Twilio's clients with every header. Their warnings still show.
+CHATTY_LOGGERS = ("httpx", "httpcore", "twilio.http_client", "twilio.async_http_client")
+
+
+def quiet_chatty_loggers() -> None:
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def platform_channels(settings: Settings) -> dict[str, Channel]:
     """The messaging platforms the settings configure (none, one, or all three)."""
+    quiet_chatty_loggers()  # `cisono run` logs at INFO
     channels: dict[str, Channel] = {}
     if settings.telegram_token:
         api_class = PtbApi if settings.telegram_driver == "ptb" else AiogramApi

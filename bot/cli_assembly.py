@@ -1,4 +1,5 @@
-"""`cisono assembly`: convene a members' assembly, follow it, export the register."""
+"""`cisono assembly`: convene a members' assembly, follow it, export the register (changing,
+cancelling and check-in are in cli_assembly_changes.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot import cli_assembly_changes
 from bot.app import App
 from bot.cli_support import CliError, local_moment, run_job
 from flows.assemblies import AssemblyProblem, create, figures_of, register
@@ -20,6 +22,9 @@ from flows.i18n import render
 from storage.tables import Assembly
 
 assembly_app = typer.Typer(help="Members' assemblies.", no_args_is_help=True)
+assembly_app.command("cancel")(cli_assembly_changes.cancel)
+assembly_app.command("edit")(cli_assembly_changes.edit)
+assembly_app.command("checkin")(cli_assembly_changes.checkin)
 console = Console()
 
 

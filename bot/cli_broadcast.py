@@ -32,6 +32,7 @@ class Audience(StrEnum):
     zone = "zone"
     language = "language"
     shift = "shift"
+    assembly = "assembly"
 
 
 assert tuple(Audience) == AUDIENCES  # one list of audiences: flows/broadcasting.py
@@ -92,6 +93,9 @@ def send(
     zone: Annotated[str | None, typer.Option(help="With --audience zone.")] = None,
     language: Annotated[str | None, typer.Option(help="With --audience language.")] = None,
     shift: Annotated[int | None, typer.Option(help="With --audience shift: its id.")] = None,
+    assembly: Annotated[
+        int | None, typer.Option(help="With --audience assembly: its id (its invitees get it).")
+    ] = None,
     translation: Annotated[
         list[str] | None, typer.Option(help="Another language's version: en=TEXT (repeatable).")
     ] = None,
@@ -104,7 +108,12 @@ def send(
     ] = False,
 ) -> None:
     """Preview a notice (recipients per channel), confirm, and send it or schedule it."""
-    narrow = {"zone": zone, "language": language, "shift": str(shift) if shift else None}
+    narrow = {
+        "zone": zone,
+        "language": language,
+        "shift": str(shift) if shift else None,
+        "assembly": str(assembly) if assembly else None,
+    }
     argument = narrow.get(audience.value)
 
     async def preview(application: App) -> tuple[int, dict[str, int], int]:

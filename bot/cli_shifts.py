@@ -22,6 +22,7 @@ from flows.shift_admin import (
     change_shift,
     mark_attendance,
     open_shift,
+    volunteers_told,
 )
 from flows.step import Notification
 from storage.shifts import HOLDING
@@ -40,7 +41,7 @@ def _refused(refused: ShiftRefused) -> CliError:
 async def _tell(application: App, uow: UnitOfWork, notes: list[Notification]) -> int:
     for note in notes:
         await application.engine.queue_notification(uow, note.person_id, note.reply)
-    return len({note.person_id for note in notes})
+    return volunteers_told(notes)
 
 
 async def _row(application: App, shift: Shift) -> dict[str, Any]:

@@ -9,11 +9,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimits
 from bot.rendering import Rendered, render_reply
+from bot.sending import Channel as Channel
+from bot.sending import Editing, EditRefused
+from bot.sending import SendError as SendError
 from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE, Templates, window_open
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
@@ -28,31 +30,8 @@ IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
 FALLBACK_CHANNELS = ("telegram", "sms")  # where a WhatsApp message goes when it cannot
 PROGRESS = {"sent": 1, "delivered": 2, "read": 3}
 EARLY_REPORT_TRIES, EARLY_REPORT_PAUSE = 15, 0.2  # seconds
-
-
-class SendError(Exception):
-    """A send that did not go through: `permanent` ones are not tried again."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        permanent: bool,
-        retry_after: float | None = None,
-        unreachable: bool = False,
-        opted_out: bool = False,
-    ) -> None:
-        super().__init__(reason)
-        self.reason, self.permanent, self.retry_after = reason, permanent, retry_after
-        self.unreachable, self.opted_out = unreachable, opted_out
-
-
-class Channel(Protocol):
-    name: str
-
-    async def send(self, address: str, message: Rendered) -> str | None:
-        """Deliver one message; return the platform's id for it, if it has one."""
-        ...
+NO_EDITS = "live message: the channel cannot edit messages"
+SUPERSEDED = "live message: a newer one replaces it"
 
 
 @dataclass
@@ -62,9 +41,10 @@ class Outcome:
     failed: int = 0
     rerouted: int = 0
     deferred: int = 0  # quiet hours: it goes in the morning
+    skipped: int = 0  # a live message that the channel cannot show, or a stale one
 
     def add(self, result: str) -> None:
-        if result in ("sent", "retried", "failed", "rerouted", "deferred"):
+        if result in ("sent", "retried", "failed", "rerouted", "deferred", "skipped"):
             setattr(self, result, getattr(self, result) + 1)
 
 
@@ -148,6 +128,12 @@ class Delivery:
             async with self.database.unit_of_work() as uow:
                 await uow.outbox.defer(message.id, morning, "quiet hours")
             return "deferred"
+        channel = self.channels.get(message.channel)
+        target: str | None = None  # the message a live one replaces
+        if message.replaces is not None:
+            skip, target = await self._live(message, channel)
+            if skip:
+                return "skipped"
         reply = Reply.from_json(message.body)
         rendered = render_reply(reply, message.locale, message.timezone)
         if message.channel == "whatsapp":
@@ -156,7 +142,6 @@ class Delivery:
             if isinstance(decision, str):
                 return decision
             rendered = decision
-        channel = self.channels.get(message.channel)
         error: SendError | None = None
         provider_id = None
         if channel is None:
@@ -165,7 +150,7 @@ class Delivery:
             await self.limits.acquire(message.channel, message.address)
             started = time.monotonic()
             try:
-                provider_id = await channel.send(message.address, rendered)
+                provider_id = await self._send(channel, message, rendered, target)
             except SendError as exc:
                 error = exc
             except Exception as exc:  # a bug or an unexpected answer: retry, and say why
@@ -174,6 +159,34 @@ class Delivery:
             self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
         async with self.database.unit_of_work() as uow:
             return await self._record(uow, message.id, provider_id, error)
+
+    async def _live(
+        self, message: OutboxMessage, channel: Channel | None
+    ) -> tuple[bool, str | None]:
+        """Whether a live message is skipped (the channel cannot edit, or a newer one
+        waits), and the id of the message it replaces, if one was sent."""
+        async with self.database.unit_of_work() as uow:
+            row = await uow.outbox.get(message.id or 0)
+            assert row is not None
+            earlier, stale = await uow.outbox.live(row)
+            reason = SUPERSEDED if stale else None
+            if not isinstance(channel, Editing):
+                reason = NO_EDITS
+            if reason is not None:
+                await uow.outbox.mark_skipped(row, reason)
+        return reason is not None, earlier.provider_id if earlier else None
+
+    async def _send(
+        self, channel: Channel, message: OutboxMessage, rendered: Rendered, target: str | None
+    ) -> str | None:
+        """Send, or edit the message a live one replaces (anew if it cannot be edited)."""
+        if target is not None and isinstance(channel, Editing):
+            try:
+                return await channel.edit(message.address, target, rendered)
+            except EditRefused as refused:
+                log.info("message %s not edited (%s): sent anew", message.id, refused.reason)
+                await self.limits.acquire(message.channel, message.address)
+        return await channel.send(message.address, rendered)
 
     def _quiet_until(self, message: OutboxMessage) -> datetime | None:
         """When a reminder or broadcast may go, if the reader's night is not over;

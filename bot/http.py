@@ -11,9 +11,12 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twilio import parse_inbound, signature_valid
@@ -24,8 +27,37 @@ from storage.unit_of_work import Database
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1024 * 1024  # Telegram updates and Twilio webhooks are a few KiB
 
 Handler = Callable[[Incoming], Awaitable[None]]
+
+
+class BodyLimit:
+    """413 for a body over `limit` bytes: at once when Content-Length says so, without
+    reading it; else as soon as the chunks read so far exceed it. Nothing is handled."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            await PlainTextResponse("body too large", status_code=413)(scope, receive, send)
+            return
+        read = 0
+
+        async def capped() -> Message:
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > self.limit:  # raised in the endpoint; Starlette answers 413
+                raise HTTPException(413, "body too large")
+            return message
+
+        await self.app(scope, capped, send)
 
 
 class WebApp:
@@ -43,6 +75,7 @@ class WebApp:
         twilio_auth_token: str | None = None,
         public_url: str | None = None,
         channels_running: Callable[[], bool] = lambda: True,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.database, self.delivery, self.handle = database, delivery, handle
         self.telegram, self.telegram_secret = telegram, telegram_secret
@@ -56,7 +89,8 @@ class WebApp:
                 Route("/twilio/status", self.twilio_status, methods=["POST"]),
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/metrics", self.metrics, methods=["GET"]),
-            ]
+            ],
+            middleware=[Middleware(BodyLimit, limit=max_body)],
         )
 
     async def telegram_webhook(self, request: Request) -> Response:
@@ -93,7 +127,7 @@ class WebApp:
             return PlainTextResponse("forbidden", status_code=403)
         incoming = parse_inbound(form)
         if incoming is None:
-            log.warning("twilio inbound without a usable sender: %s", form.get("From"))
+            log.warning("twilio inbound %s without a usable sender", form.get("MessageSid"))
             return Response(EMPTY_TWIML, media_type="text/xml")
         try:
             await self.handle(incoming)

@@ -45,15 +45,18 @@ def has_vote(since: date, first_call: date) -> bool:
     return since <= first_call - VOTING_AFTER
 
 
-def check(assembly: Assembly, now: datetime, timezone: str) -> None:
-    """The rules of a convocation; raises AssemblyProblem."""
+def check(assembly: Assembly, now: datetime, timezone: str, *, closed: bool = False) -> None:
+    """The rules of a convocation; raises AssemblyProblem (`closed`: answers that have
+    already closed may stay closed)."""
     if assembly.first_call_at <= now:
         raise AssemblyProblem(msg("assembly.problem_past"))
     if assembly.second_call_at <= assembly.first_call_at:
         raise AssemblyProblem(msg("assembly.problem_second_before"))
     if local_day(assembly.second_call_at, timezone) == local_day(assembly.first_call_at, timezone):
         raise AssemblyProblem(msg("assembly.problem_same_day"))
-    if not now < assembly.answer_deadline <= assembly.first_call_at:
+    if not (closed or now < assembly.answer_deadline) or (
+        assembly.answer_deadline > assembly.first_call_at
+    ):
         raise AssemblyProblem(msg("assembly.problem_deadline"))
 
 

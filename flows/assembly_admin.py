@@ -3,7 +3,8 @@ who has not answered (nudged with one tap), the check-in code, marking people pr
 
 from __future__ import annotations
 
-from flows.assemblies import by_name, figures_of, invitation, params
+from flows.assemblies import AssemblyProblem, by_name, figures_of, invitation, params
+from flows.assembly_changes import mark_present
 from flows.messages import Choice, Key, Param, Reply, msg
 from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 from storage.tables import Assembly
@@ -57,6 +58,8 @@ class Overview(Step):
         assembly = await _assembly(ctx)
         if assembly is None or assembly.id is None:
             return Question(Reply(msg("assembly.gone"), choices=(BACK_CHOICE,)))
+        if assembly.status != "open":
+            return Question(Reply(msg("assembly.already_cancelled"), choices=(BACK_CHOICE,)))
         got = await figures_of(ctx.uow, assembly, ctx.settings)
         rows = await ctx.uow.assemblies.invitations(assembly.id)
         names = {invite.person_id: person.name or "?" for invite, person in rows}
@@ -92,6 +95,8 @@ class Overview(Step):
         choices = (
             Choice("silent", msg("assembly.silent"), {"count": got.no_answer}),
             Choice("mark", msg("assembly.mark")),
+            Choice("change", msg("assembly.change")),
+            Choice("cancel", msg("assembly.cancel")),
             BACK_CHOICE,
         )
         return Question(Reply(msg("assembly.overview"), figures, choices))
@@ -99,7 +104,8 @@ class Overview(Step):
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         if answer.choice_id == "back" or not_coordinator(ctx):
             return Next(goto=BACK)
-        ctx.data.pop("candidates", None)
+        for kept in ("candidates", "assembly_changes", "cancel_reason"):
+            ctx.data.pop(kept, None)
         return Next(goto=f"assembly.{answer.choice_id}")
 
 
@@ -125,6 +131,8 @@ class Silent(Step):
         assembly = await _assembly(ctx)
         if answer.choice_id != "nudge" or assembly is None or not_coordinator(ctx):
             return Next(goto=BACK)
+        if assembly.status != "open":
+            return Next.to(BACK, Reply(msg("assembly.already_cancelled")))
         assert assembly.id is not None
         nudged = 0
         for invite, person in await ctx.uow.assemblies.invitations(assembly.id):
@@ -173,14 +181,10 @@ class MarkPresent(Step):
             ctx.data["candidates"] = [[i.person_id, p.name or "?"] for i, p in chosen[:LISTED]]
             return Next()
         invite, person = chosen[0]
-        if invite.checked_in_at is None:
-            invite.checked_in_at, invite.checked_in_by = ctx.now, f"person:{ctx.person_id}"
-            await ctx.uow.audit.record(
-                f"person:{ctx.person_id}",
-                "assembly.marked_present",
-                f"person:{invite.person_id}",
-                assembly=assembly.id,
-            )
+        try:
+            await mark_present(ctx.uow, assembly, invite, f"person:{ctx.person_id}", ctx.now)
+        except AssemblyProblem as problem:
+            return Next.to(BACK, Reply(problem.key))
         return Next.to(BACK, Reply(msg("assembly.marked"), {"name": person.name}))
 
 

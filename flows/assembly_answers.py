@@ -15,8 +15,10 @@ async def _open(ctx: Context, assembly_id: int) -> tuple[Assembly, AssemblyInvit
     """The open assembly and the person's invitation, locked; or why not."""
     assembly = await ctx.uow.assemblies.get(assembly_id)
     invite = await ctx.uow.assemblies.lock_invitation(assembly_id, ctx.person_id)
-    if assembly is None or assembly.status != "open" or invite is None:
+    if assembly is None or invite is None:
         return Next.to(None, Reply(msg("assembly.not_invited")))
+    if assembly.status != "open":
+        return Next.to(None, Reply(msg("assembly.was_cancelled"), params(assembly)))
     if ctx.now > assembly.answer_deadline:
         return Next.to(None, Reply(msg("assembly.deadline_passed"), params(assembly)))
     return assembly, invite
@@ -147,8 +149,10 @@ async def _proxy_for_me(ctx: Context, argument: str) -> tuple[Assembly, Assembly
     if giver is None or giver.answer != "proxy" or giver.delegate_id != ctx.person_id:
         return Next.to(None, Reply(msg("assembly.proxy_gone")))
     assembly = await ctx.uow.assemblies.get(giver.assembly_id)
-    if assembly is None or assembly.status != "open":
+    if assembly is None:
         return Next.to(None, Reply(msg("assembly.proxy_gone")))
+    if assembly.status != "open":
+        return Next.to(None, Reply(msg("assembly.was_cancelled"), params(assembly)))
     if ctx.now > assembly.answer_deadline:
         return Next.to(None, Reply(msg("assembly.deadline_passed"), params(assembly)))
     return assembly, giver

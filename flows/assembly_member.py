@@ -88,6 +88,8 @@ class CheckIn(Step):
         invite = await ctx.uow.assemblies.lock_invitation(ctx.number("assembly_id"), ctx.person_id)
         if assembly is None or invite is None or not on_the_day(assembly, ctx):
             return Next.to(BACK, Reply(msg("assembly.not_today")))
+        if assembly.status != "open":
+            return Next.to(BACK, Reply(msg("assembly.was_cancelled"), params(assembly)))
         if (answer.text or "").strip() != assembly.checkin_code:
             return Next.to(None, Reply(msg("assembly.code_wrong")))
         if invite.checked_in_at is None:

@@ -22,7 +22,8 @@ ROLE_AUDIENCES = {
     "members": "member",
     "coordinators": "coordinator",
 }
-AUDIENCES = ("everyone", *ROLE_AUDIENCES, "zone", "language", "shift")
+AUDIENCES = ("everyone", *ROLE_AUDIENCES, "zone", "language", "shift", "assembly")
+NARROWED = ("zone", "language", "shift", "assembly")  # these need an argument
 AUDIENCE_NAMES = {
     "everyone": msg("broadcast.audience_everyone"),
     "families": msg("broadcast.audience_families"),
@@ -32,6 +33,7 @@ AUDIENCE_NAMES = {
     "zone": msg("broadcast.audience_zone"),
     "language": msg("broadcast.audience_language"),
     "shift": msg("broadcast.audience_shift"),
+    "assembly": msg("broadcast.audience_assembly"),
 }
 REPORT_EVERY = timedelta(minutes=1)  # the author's report waits until nothing is pending
 REPORT = "broadcast_report"
@@ -58,6 +60,10 @@ async def audience_ids(
     if audience == "shift" and argument and argument.isdigit():
         team = await uow.shifts.assignments(int(argument))
         return [a.person_id for a in team if a.status in HOLDING]
+    if audience == "assembly" and argument and argument.isdigit():
+        invited = await uow.assemblies.invitations(int(argument))
+        if invited or await uow.assemblies.get(int(argument)):  # an unknown one is refused
+            return [invite.person_id for invite, _ in invited]
     raise UnknownAudience(f"unknown audience {audience} {argument or ''}".strip())
 
 

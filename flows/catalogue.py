@@ -5,6 +5,7 @@ from __future__ import annotations
 from flows import (
     assembly_admin,
     assembly_answers,
+    assembly_edit,
     assembly_member,
     assembly_new,
     broadcast_chat,
@@ -45,4 +46,5 @@ def all_steps() -> Steps:
         *assembly_member.STEPS,
         *assembly_admin.STEPS,
         *assembly_new.STEPS,
+        *assembly_edit.STEPS,
     )

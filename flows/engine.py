@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from flows import access
 from flows.config import Clock, FlowSettings, SystemClock
 from flows.incoming import Incoming
 from flows.matching import global_command, match_choice
@@ -65,7 +66,11 @@ class ConversationEngine:
                         return await self._handle(uow, incoming)
                 except ConcurrencyConflict:
                     # the same person wrote from another channel or process meanwhile
-                    log.info("conversation moved under us, handling again: %s", incoming)
+                    log.info(
+                        "conversation moved under us, handling %s %s again",
+                        incoming.channel,
+                        incoming.inbound_id or "",
+                    )
             raise ConcurrencyConflict(incoming.external_id)
 
     async def _handle(self, uow: UnitOfWork, incoming: Incoming) -> Handled:
@@ -119,20 +124,28 @@ class ConversationEngine:
         if command is not None:
             return await self._global(ctx, command)
         if (action := self.steps.action(ctx.incoming.choice)) is not None:
-            return await self._follow(ctx, await action[0].run(ctx, action[1]))
+            return await self._act(ctx, *action)
         step = self.steps.get(ctx.conversation.step)
         if step is None:
             return await self._follow(ctx, Next(goto=HOME))
+        if (refused := await access.refuse_step(ctx, step.name)) is not None:
+            return await self._follow(ctx, Next.to(HOME, refused))
         question = await step.ask(ctx)
         answer = self._understand(ctx.incoming, question)
         if answer is None and (action := await self._worded_action(ctx)) is not None:
-            return await self._follow(ctx, await action[0].run(ctx, action[1]))
+            return await self._act(ctx, *action)
         if answer is None:
             key = (
                 msg("common.stale_choice") if ctx.incoming.choice else msg("common.not_understood")
             )
             return [Reply(key), question.reply]
         return await self._follow(ctx, await step.answer(ctx, answer))
+
+    async def _act(self, ctx: Context, action: Action, argument: str) -> list[Reply]:
+        """Run an action, unless its button is not this person's to press."""
+        refused = await access.refuse_action(ctx, action.name, argument)
+        step_next = Next.to(None, refused) if refused else await action.run(ctx, argument)
+        return await self._follow(ctx, step_next)
 
     async def _worded_action(self, ctx: Context) -> tuple[Action, str] | None:
         """Words for a button of a recent notification ("accetto" for an offer's Accept),
@@ -219,6 +232,14 @@ class ConversationEngine:
         if goto is not None:
             conversation.step = goto
         step = self.steps.get(conversation.step)
+        if step is not None and (refused := await access.refuse_step(ctx, step.name)):
+            # never ask a question (with what it shows) of someone who may not be there
+            if refused not in replies:  # an action refused at this step said it already
+                replies.append(refused)
+            conversation.history.clear()
+            conversation.data.clear()
+            conversation.step = MENU_STEP if ctx.signed_up else self._sign_up_step(ctx)
+            step = self.steps.get(conversation.step)
         if step is not None and step_next.ask:
             replies.append((await step.ask(ctx)).reply)
         return replies

@@ -50,6 +50,9 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     attachment: Attachment | None = None
     request_contact: bool = False  # offer a "share my phone number" button
+    # a live message: it replaces the earlier one with this tag in the chat where the
+    # channel can edit messages, and is not sent at all where it cannot
+    replaces: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"key": self.key, "params": _encode(self.params)}
@@ -65,6 +68,8 @@ class Reply:
             }
         if self.request_contact:
             body["request_contact"] = True
+        if self.replaces is not None:
+            body["replaces"] = self.replaces
         return body
 
     @classmethod
@@ -79,6 +84,7 @@ class Reply:
             ),
             attachment=Attachment(**attachment) if attachment else None,
             request_contact=bool(body.get("request_contact", False)),
+            replaces=body.get("replaces"),
         )
 
 

@@ -46,6 +46,7 @@ class Notifier:
                 priority=priority,
                 origin=origin,
                 urgent=urgent,
+                replaces=reply.replaces,
                 next_attempt_at=now,
                 created_at=now,
             )

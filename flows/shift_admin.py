@@ -106,6 +106,8 @@ async def change_shift(
     if "starts_at" in changed:
         await plan_shift_reminders(uow, shift, settings, now)
     notes: list[Notification] = []
+    if "starts_at" in changed or "ends_at" in changed:
+        notes += await _release_clashes(uow, shift)
     if any(name in changed for name in SEEN_BY_VOLUNTEERS):
         params = shift_params(shift) | {
             "was_starts": before["starts"],
@@ -117,9 +119,62 @@ async def change_shift(
                 ics = calendar(shift) if assignment.status != "waitlisted" else None
                 reply = Reply(msg("shifts.changed"), params, attachment=ics)
                 notes.append(Notification(assignment.person_id, reply))
-    if "needed" in changed:
-        notes += await promote_waitlist(uow, shift)
+    notes += await promote_waitlist(uow, shift)
+    if REFITTING.intersection(changed):
+        notes += await _offer_free_places(uow, shift, settings)
     return notes
+
+
+REFITTING = {"needed", "zone", "starts_at", "ends_at"}  # who can take it, or how many
+
+
+def volunteers_told(notes: list[Notification]) -> int:
+    """How many volunteers a change told (the coordinators' alerts aside)."""
+    alert = msg("shifts.released_alert")
+    return len({note.person_id for note in notes if note.reply.key != alert})
+
+
+async def _release_clashes(uow: UnitOfWork, shift: Shift) -> list[Notification]:
+    """A moved shift must not overlap another one a volunteer holds (nobody holds two at
+    once): such a volunteer's place is freed, and they and the coordinators are told."""
+    assert shift.id is not None
+    notes: list[Notification] = []
+    coordinators = [p.id for p in await uow.people.with_role("coordinator") if p.id is not None]
+    for assignment in await uow.shifts.assignments(shift.id):
+        if assignment.status not in ("confirmed", "checked_in"):
+            continue
+        clash = await uow.shifts.overlapping(
+            assignment.person_id, shift.starts_at, shift.ends_at, shift.id
+        )
+        if clash is None:
+            continue
+        await uow.shifts.set_status(assignment, "released")
+        await uow.audit.record(
+            "system", "shift.released", f"person:{assignment.person_id}", shift=shift.id
+        )
+        params = shift_params(shift) | {"other": clash.title, "other_starts": clash.starts_at}
+        notes.append(Notification(assignment.person_id, Reply(msg("shifts.released"), params)))
+        volunteer = await uow.people.get(assignment.person_id)
+        told = params | {"name": volunteer.name if volunteer and volunteer.name else "?"}
+        notes += [Notification(c, Reply(msg("shifts.released_alert"), told)) for c in coordinators]
+    return notes
+
+
+async def _offer_free_places(
+    uow: UnitOfWork, shift: Shift, settings: FlowSettings
+) -> list[Notification]:
+    """Places still free after a change: offered to the volunteers it suits now who have
+    not answered it yet (those who declined or left it are not asked again)."""
+    assert shift.id is not None
+    left = shift.needed - await uow.shifts.taken(shift.id)
+    if left <= 0:
+        return []
+    answered = {a.person_id for a in await uow.shifts.assignments(shift.id)}
+    return [
+        Notification(volunteer, offer(shift, left))
+        for volunteer in await fitting_volunteers(uow, shift, settings.timezone)
+        if volunteer not in answered
+    ]
 
 
 async def cancel_shift(

@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flows.messages import Choice, Key, Param, Reply, msg
-from flows.shift_admin import ShiftChanges, ShiftRefused, change_shift, open_shift
+from flows.shift_admin import (
+    ShiftChanges,
+    ShiftRefused,
+    change_shift,
+    open_shift,
+    volunteers_told,
+)
 from flows.shift_form import done, editing, form, moment
 from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 from storage.tables import Shift
@@ -96,7 +102,7 @@ class Summary(Step):
         )
         for note in notes:
             ctx.notify(note.person_id, note.reply)
-        told = len({note.person_id for note in notes})
+        told = volunteers_told(notes)
         return done(ctx, Reply(msg("shiftform.saved"), {"title": shift.title, "told": told}))
 
 

@@ -32,6 +32,7 @@ ATTENDANCE = {
     "excused": msg("attendance.excused"),
     "withdrawn": msg("attendance.withdrawn"),
     "declined": msg("attendance.declined"),
+    "released": msg("attendance.released"),  # the shift moved onto another of theirs
 }
 
 
@@ -144,6 +145,17 @@ async def tell_family_when_covered(uow: UnitOfWork, shift: Shift) -> Notificatio
         return None
     params: dict[str, Param] = {"reference": request.reference, "starts": shift.starts_at}
     return Notification(request.family_person_id, Reply(msg("requests.scheduled"), params))
+
+
+async def family_of(uow: UnitOfWork, shift: Shift) -> dict[str, Param] | None:
+    """What a volunteer holding a family's shift needs of the request: the family's first
+    name and zone. Never the request's notes, urgency or anything else."""
+    request = await uow.requests.get(shift.request_id) if shift.request_id else None
+    if request is None:
+        return None
+    family = await uow.people.get(request.family_person_id) if request.family_person_id else None
+    first_name = (family.name or "").split(" ")[0] if family is not None else ""
+    return {"family": first_name or "-", "family_zone": request.zone}
 
 
 def volunteers_only(ctx: Context) -> Next | None:
@@ -280,7 +292,10 @@ class ShiftDetail(Step):
         if mine.status in ("confirmed", "waitlisted") and ctx.now < shift.starts_at:
             choices.append(Choice("withdraw", msg("shifts.withdraw")))
         params = shift_params(shift) | {"status": Key(ATTENDANCE[mine.status])}
-        return Question(Reply(msg("shifts.detail"), params, (*choices, BACK_CHOICE)))
+        key = msg("shifts.detail")
+        if mine.status in HOLDING and (family := await family_of(ctx.uow, shift)) is not None:
+            key, params = msg("shifts.detail_family"), params | family
+        return Question(Reply(key, params, (*choices, BACK_CHOICE)))
 
     async def answer(self, ctx: Context, answer: Answer) -> Next:
         shift = await ctx.uow.shifts.lock(ctx.number("shift_id"))

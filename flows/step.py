@@ -173,6 +173,14 @@ class Steps:
     def __contains__(self, name: str) -> bool:
         return name in self._steps
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._steps)
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        return tuple(self._actions)
+
 
 BACK_CHOICE = Choice("back", msg("common.back"), words=msg("words.back"))
 

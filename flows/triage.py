@@ -20,6 +20,7 @@ FILTERS = {
     "status": (msg("triage.by_status"), STATUSES),
     "category": (msg("triage.by_category"), {k: label for k, (label, _) in CATEGORIES.items()}),
     "urgency": (msg("triage.by_urgency"), URGENCIES),
+    "zone": (msg("triage.by_zone"), {}),  # the cooperative's zones and those requested
 }
 URGENT_FIRST = {"urgent": 0, "week": 1, "ordinary": 2}
 
@@ -86,6 +87,9 @@ class Filter(Step):
 
     async def ask(self, ctx: Context) -> Question:
         dimension = ctx.data.get("filter_by")
+        if dimension == "zone":
+            choices = await self._zones(ctx)
+            return Question(Reply(msg("triage.ask_value"), choices=(*choices, BACK_CHOICE)))
         if isinstance(dimension, str) and dimension in FILTERS:
             values = FILTERS[dimension][1]
             choices = tuple(Choice(key, label) for key, label in values.items())
@@ -101,9 +105,18 @@ class Filter(Step):
             ctx.data["filter_by"] = answer.choice_id
             return Next()
         filters = dict(ctx.data.get("filters", {}))  # type: ignore[call-overload]
-        filters[dimension] = answer.choice_id
+        if dimension == "zone" and answer.choice is not None:
+            filters[dimension] = str(answer.choice.params["zone"])
+        else:
+            filters[dimension] = answer.choice_id
         ctx.data["filters"] = filters
         return Next(goto=BACK)
+
+    @staticmethod
+    async def _zones(ctx: Context) -> tuple[Choice, ...]:
+        requested = {r.zone for r in await ctx.uow.requests.listing()}
+        zones = enumerate(sorted(set(ctx.settings.zones) | requested))
+        return tuple(Choice(f"z{n}", msg("requests.zone_item"), {"zone": z}) for n, z in zones)
 
 
 class RequestCard(Step):

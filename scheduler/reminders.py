@@ -16,6 +16,7 @@ from flows.notify import Notifier
 from flows.reminders import ASSEMBLY, ASSEMBLY_DEADLINE, REQUEST_UNTRIAGED, SHIFT, SHIFT_SHORT
 from flows.requests import coordinator_notice
 from flows.shifts import fitting_volunteers, offer, shift_params
+from storage.broadcasts import origin
 from storage.outbox import REMINDER
 from storage.tables import Assembly, Reminder, Shift
 from storage.unit_of_work import UnitOfWork
@@ -110,20 +111,27 @@ async def scheduled_broadcast(firing: Firing) -> None:
 
 
 async def broadcast_report(firing: Firing) -> None:
-    """The author gets the figures once nothing is waiting (or after a day, as they are)."""
+    """While messages wait, the author's progress message is updated; once nothing waits
+    (or after a day, as they are) the author gets the report."""
     broadcast = await firing.uow.broadcasts.get(firing.subject_id)
     if broadcast is None or broadcast.id is None:
         raise Skip("broadcast gone")
     figures = await firing.uow.broadcasts.figures(broadcast.id)
     started = broadcast.sent_at or firing.now
+    kind, _, author = broadcast.author.partition(":")
+    author_id = int(author) if kind == "person" and author.isdigit() else None
+    tag = f"{origin(broadcast.id)}:progress"
     if figures.waiting and firing.now - started < REPORT_GIVE_UP:
         label = str(int(firing.reminder.label or "1") + 1)
         firing.uow.reminders.add(REPORT, firing.reminder.subject, label, firing.now + REPORT_EVERY)
+        if author_id is not None:  # one message, updated where the channel can edit it
+            params = figures_params(broadcast, figures)
+            await firing.tell(author_id, Reply(msg("broadcast.progress"), params, replaces=tag))
         return
-    kind, _, author = broadcast.author.partition(":")
-    if kind == "person" and author.isdigit():
+    await firing.uow.outbox.skip_live(tag, "the report follows")  # progress held by the night
+    if author_id is not None:
         report = Reply(msg("broadcast.report"), figures_params(broadcast, figures))
-        await firing.tell(int(author), report)
+        await firing.tell(author_id, report)
 
 
 async def _open_assembly(firing: Firing) -> Assembly:

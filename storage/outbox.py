@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import String, cast, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -78,6 +78,43 @@ class OutboxRepository:
         message.failure_reason = reason[:255]
         await self.session.flush()
 
+    async def mark_skipped(self, message: OutboxMessage, reason: str) -> None:
+        """Done without sending: a live message the channel cannot show, or an old one."""
+        message.status, message.claimed_until = "skipped", None
+        message.failure_reason = reason[:255]
+        await self.session.flush()
+
+    async def live(self, message: OutboxMessage) -> tuple[OutboxMessage | None, bool]:
+        """For a live message: the last one sent with its tag to the same chat (the one it
+        replaces), and whether a newer one with the tag waits (so this one is stale)."""
+        same = select(OutboxMessage).where(
+            OutboxMessage.channel == message.channel,
+            OutboxMessage.address == message.address,
+            OutboxMessage.replaces == message.replaces,
+            col(OutboxMessage.id) != message.id,
+        )
+        newer = same.where(
+            col(OutboxMessage.id) > (message.id or 0),
+            col(OutboxMessage.status).in_(["queued", "sending"]),
+        )
+        earlier = same.where(
+            col(OutboxMessage.id) < (message.id or 0),
+            col(OutboxMessage.status).in_(["sent", "delivered", "read"]),
+            col(OutboxMessage.provider_id).is_not(None),
+        ).order_by(col(OutboxMessage.id).desc())
+        stale = (await self.session.exec(newer.limit(1))).first() is not None
+        return (await self.session.exec(earlier.limit(1))).first(), stale
+
+    async def skip_live(self, tag: str, reason: str) -> int:
+        """Live messages with this tag still waiting are not sent after all."""
+        query = select(OutboxMessage).where(
+            OutboxMessage.replaces == tag, OutboxMessage.status == "queued"
+        )
+        waiting = (await self.session.exec(query)).all()
+        for message in waiting:
+            await self.mark_skipped(message, reason)
+        return len(waiting)
+
     async def retry_at(self, message: OutboxMessage, when: datetime, reason: str) -> None:
         message.status, message.claimed_until = "queued", None
         message.next_attempt_at, message.failure_reason = when, reason[:255]
@@ -110,6 +147,17 @@ class OutboxRepository:
             .limit(limit)
         )
         return (await self.session.exec(query)).all()
+
+    async def offered(self, person_id: int, choice_id: str) -> bool:
+        """Whether a message to this person ever carried the button `choice_id`."""
+        quoted = f'"{choice_id}"'.replace("%", "").replace("_", "\\_")
+        query = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.person_id == person_id)
+            .where(cast(OutboxMessage.body, String).like(f"%{quoted}%", escape="\\"))
+            .limit(1)
+        )
+        return (await self.session.exec(query)).first() is not None
 
     async def for_person(self, person_id: int) -> Sequence[OutboxMessage]:
         query = select(OutboxMessage).where(OutboxMessage.person_id == person_id)

@@ -147,6 +147,8 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _when()
     origin: str | None = Field(default=None, max_length=40, index=True)  # "broadcast:3"
     urgent: bool = Field(default=False)  # goes out during quiet hours too
+    # a live message's tag: it replaces the last one sent with this tag to the same chat
+    replaces: str | None = Field(default=None, max_length=40, index=True)
 
 
 class ProcessedInbound(SQLModel, table=True):

@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -112,6 +113,7 @@ class FakeTelegram:
         self._messages: dict[tuple[int, int], Json] = {}
         self._last_id: dict[int, int] = {}
         self._sent: list[tuple[int, str, dict[str, Any]]] = []
+        self._sent_to: Counter[int] = Counter()  # messages per chat, for cheap waiting
         self._pending: list[_Pending] = []
         self._allowed: list[str] = []
         self._failures: dict[str, list[ApiError]] = {}
@@ -159,6 +161,10 @@ class FakeTelegram:
         """Params of every call of `method`, in order."""
         return [params for name, params in self.calls if name == method]
 
+    def count_to(self, chat_id: int) -> int:
+        """How many messages and documents reached `chat_id` (without scanning them all)."""
+        return self._sent_to[chat_id]
+
     def texts_to(self, chat_id: int) -> list[str]:
         """Texts (and document captions) that reached `chat_id`, in order."""
         texts: list[str] = []
@@ -174,6 +180,11 @@ class FakeTelegram:
             if chat == chat_id:
                 return params
         raise AssertionError(f"nothing was sent to chat {chat_id}\n{self._summary()}")
+
+    def message_text(self, chat_id: int, message_id: int) -> str | None:
+        """What a message in the chat says now, after any edits."""
+        message = self._messages.get((chat_id, message_id))
+        return None if message is None else message.get("text")
 
     # What the users do
 
@@ -327,6 +338,7 @@ class FakeTelegram:
             return ApiError(400, f"Bad Request: {error}").response()
         if method in ("sendMessage", "sendDocument"):
             self._sent.append((result["chat"]["id"], method, params))
+            self._sent_to[result["chat"]["id"]] += 1
         return web.json_response({"ok": True, "result": result})
 
     async def _params(self, request: web.Request, fields: dict[str, Json]) -> dict[str, Any]:

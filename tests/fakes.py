@@ -30,3 +30,17 @@ class RecordingChannel:
     async def send(self, address: str, message: Rendered) -> str | None:
         self.sent[address].append(message)
         return f"fake-{address}-{len(self.sent[address])}"
+
+
+class EditingChannel(RecordingChannel):
+    """A recording channel that can also edit what it sent, as Telegram can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edits: list[tuple[str, str]] = []  # (address, provider id)
+
+    async def edit(self, address: str, provider_id: str, message: Rendered) -> str | None:
+        number = int(provider_id.rsplit("-", 1)[1])
+        self.sent[address][number - 1] = message
+        self.edits.append((address, provider_id))
+        return provider_id

@@ -101,3 +101,67 @@ def test_import_report_idempotence_and_the_register(
         "checked_in_at",
         "checked_in_by",
     }
+
+
+def test_edit_check_in_and_cancel_from_the_command_line(
+    cli_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    soci = tmp_path / "soci.csv"
+    soci.write_text(REGISTRY, encoding="utf-8")
+    assert main(["members", "import", str(soci)]) == 0
+    args = ["assembly", "create", "--title", "Bilancio 2030", "--place", "Sala civica"]
+    args += ["--first", "2030-12-15 18:00", "--second", "2030-12-16 18:00"]
+    args += ["--deadline", "2030-12-12 20:00", "--agenda", "Bilancio"]
+    args += ["--remote", "https://meet.example.org/soci"]
+    assert main(args) == 0
+    chat(monkeypatch, ["ciao", "1", "sì"], "3331000001")  # Anna writes once: she can be told
+    capsys.readouterr()
+
+    def fails(argv: list[str]) -> str:
+        capsys.readouterr()
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        return err
+
+    assert "nothing to change" in fails(["assembly", "edit", "1"])
+    refused = fails(["assembly", "edit", "1", "--second", "2030-12-15 20:00"])
+    assert "The second call cannot be on the same day as the first." in refused
+    assert "no open assembly 9" in fails(["assembly", "edit", "9", "--place", "Teatro"])
+    edit = ["assembly", "edit", "1", "--first", "2030-12-14 18:00", "--place", "Teatro comunale"]
+    edit += ["--agenda", "Bilancio", "--agenda", "Nomine", "--remote", ""]
+    assert main(edit) == 0
+    assert "assembly 1 changed, 5 members told" in capsys.readouterr().out
+    chat(monkeypatch, ["menu"], "3331000001")
+    out = capsys.readouterr().out
+    assert "Ora: prima convocazione 14 dicembre 2030, 18:00, Teatro comunale" in out
+    assert "Prima era: prima convocazione 15 dicembre 2030, 18:00, Sala civica" in out
+    assert "2. Nomine" in out and "Partecipazione da remoto: non prevista" in out
+
+    assert main(["assembly", "checkin", "1", "333 100 0001"]) == 0
+    assert "Anna Bianchi marked present at assembly 1" in capsys.readouterr().out
+    assert main(["assembly", "checkin", "1", "+393331000001"]) == 0
+    assert "Anna Bianchi was already marked present" in capsys.readouterr().out
+    assert "not invited to assembly 1" in fails(["assembly", "checkin", "1", "3339999999"])
+    assert "not a valid phone number" in fails(["assembly", "checkin", "1", "12"])
+    assert main(["assembly", "register", "1", "--format", "json"]) == 0
+    anna = json.loads(capsys.readouterr().out)[0]
+    assert (anna["name"], anna["attendance"], anna["checked_in_by"]) == (
+        "Anna Bianchi",
+        "present",
+        "cli",
+    )
+
+    assert main(["assembly", "cancel", "1", "--reason", "Sala  inagibile"]) == 0
+    assert "assembly 1 cancelled, 5 members told" in capsys.readouterr().out
+    assert main(["assembly", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "cancelled"
+    chat(monkeypatch, ["menu"], "3331000001")
+    out = capsys.readouterr().out
+    assert "è stata annullata dalla cooperativa. Motivo: Sala inagibile" in out
+    assert "no open assembly 1" in fails(["assembly", "cancel", "1"])
+    assert "no open assembly 1" in fails(["assembly", "checkin", "1", "3331000002"])
+    assert "no open assembly 1" in fails(["assembly", "edit", "1", "--title", "Altro"])

@@ -261,6 +261,14 @@ async def test_a_coordinator_triages_in_the_chat(app: App, channel: RecordingCha
     assert "Richieste trovate: 1" in reply
     assert reply.buttons[0].startswith("R-2026-0003 — Trasporto sociale e accompagnamento, Imola")
 
+    reply = await giulia.says("tutte le richieste aperte")
+    assert "Richieste trovate: 3" in reply
+    await giulia.says("filtra")
+    await giulia.says("zona")
+    reply = await giulia.says("imola")
+    assert "Richieste trovate: 1" in reply
+    assert reply.buttons[0].startswith("R-2026-0003")
+
     reply = await giulia.says("1")
     assert "Famiglia: John Smith" in reply
     assert "Servizio: Trasporto sociale e accompagnamento" in reply

@@ -4,6 +4,7 @@ offers, the news to those on it, attendance."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from bot.app import App
 from tests.fakes import FakeClock, RecordingChannel
@@ -247,3 +248,77 @@ async def test_the_zone_from_the_cooperatives_list_help_and_back(
     assert "Non ci sono turni in programma." in reply.last.text  # back to the coverage
     async with app.database.unit_of_work() as uow:
         assert await uow.shifts.listing() == []
+
+
+async def test_more_places_are_offered_to_those_who_have_not_answered(
+    app: App, channel: RecordingChannel
+):
+    giulia = await a_coordinator(app, channel)
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    sara = await a_volunteer(app, channel, "Sara Rosa")
+    luca = await a_volunteer(app, channel, "Luca Gialli")
+    await open_shift(app, needed=1)
+    await marco.taps("Accetto")
+    await sara.taps("No, grazie")
+    marco.unread(), sara.unread(), luca.unread()  # Luca has not answered
+
+    await giulia.says("menu")
+    await giulia.says("copertura dei turni")
+    await giulia.says("1")
+    await giulia.says("modifica il turno")
+    await giulia.says("numero di volontari")
+    await giulia.says("3")
+    reply = await giulia.says("salva")
+    assert "Ho avvisato 1 volontari" in reply  # the new offer; Sara said no already
+    (again,) = luca.unread()
+    assert again.text.startswith("Nuovo turno: Spesa per la signora Neri\n")
+    assert "Posti liberi: 2" in again.text
+    assert sara.unread() == [] and marco.unread() == []
+    reply = await luca.taps("Accetto")
+    assert "è tuo" in reply
+
+
+async def test_a_shift_moved_onto_another_of_a_volunteers_frees_their_place(
+    app: App, channel: RecordingChannel
+):
+    giulia = await a_coordinator(app, channel)
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    sara = await a_volunteer(app, channel, "Sara Rosa")
+    await open_shift(app, needed=1)  # Thursday 26 November, 10:00-12:00
+    await marco.taps("Accetto")
+    await open_shift(app, needed=1, start_in=timedelta(days=4))  # Friday 27, 10:00-12:00
+    await marco.taps("Accetto")
+    sara.unread()
+    covered = await sara.taps("Accetto")  # Friday's is covered: she waits
+    await sara.taps_payload(covered.messages[0].choices[0].id)
+    marco.unread(), sara.unread(), giulia.unread()
+
+    await giulia.says("menu")
+    await giulia.says("copertura dei turni")
+    await giulia.says("2")
+    await giulia.says("modifica il turno")
+    await giulia.says("ora di inizio")
+    await giulia.says("26/11 11:00")  # now it overlaps Marco's Thursday shift
+    reply = await giulia.says("salva le modifiche")
+    assert "Turno «Spesa per la signora Neri» modificato" in reply
+    (alert,) = [m for m in reply.messages if "il suo posto è stato liberato" in m.text]
+    assert "Marco Blu a quell'ora ha già il turno «Spesa per la signora Neri»" in alert.text
+
+    (released,) = marco.unread()
+    assert "quando hai già il turno «Spesa per la signora Neri»" in released.text
+    assert "abbiamo liberato il tuo posto" in released.text
+    changed, promoted = sara.unread()
+    assert "è cambiato" in changed.text
+    assert "Si è liberato un posto" in promoted.text and promoted.attachment is not None
+    async with app.database.unit_of_work() as uow:
+        team = {a.person_id: a.status for a in await uow.shifts.assignments(2)}
+        marco_row = await uow.people.account("telegram", marco.address)
+        assert marco_row is not None
+        assert team[marco_row.person_id] == "released"
+        assert sorted(team.values()) == ["confirmed", "released"]
+    await marco.says("menu")
+    reply = await marco.says("i miei turni")
+    assert reply.buttons == [  # Thursday's only
+        "Spesa per la signora Neri — 26 novembre 2026, 10:00 (confermato)",
+        "Indietro",
+    ]

@@ -313,3 +313,38 @@ async def test_a_shift_for_a_request_tells_the_family_the_date_once_covered(
     async with app.database.unit_of_work() as uow:
         request = await uow.requests.get(1)
         assert request is not None and request.status == "scheduled"
+
+
+async def test_a_volunteer_on_a_familys_shift_sees_first_name_and_zone_not_the_notes(
+    app: App, channel: RecordingChannel
+):
+    maria = Person(app, channel)
+    await sign_up(maria)
+    for answer in [
+        "chiedi supporto",
+        "anziani",
+        "per un genitore",
+        "80+",
+        "Bologna",
+        "qualsiasi giorno",
+        "mattina",
+        "non urgente",
+        "La mamma non sente bene, suonare a lungo",
+        "conferma",
+    ]:
+        await maria.says(answer)
+    async with app.database.unit_of_work() as uow:
+        request = await uow.requests.get(1)
+        assert request is not None and request.notes and "suonare" in request.notes
+    marco = await a_volunteer(app, channel, "Marco Blu")
+    sara = await a_volunteer(app, channel, "Sara Rosa")
+    await open_shift(app, needed=1, request_id=1)
+    (offered,) = sara.unread()
+    assert "Maria" not in offered.text  # an offer says nothing of the family
+    await marco.taps("Accetto")
+    await marco.says("menu")
+    await marco.says("i miei turni")
+    reply = await marco.says("1")
+    assert "Presso la famiglia di: Maria (Bologna)" in reply
+    assert "Note: Citofono Neri" in reply  # the coordinator's notes for volunteers
+    assert "suonare" not in reply.last.text and "Rossi" not in reply.last.text

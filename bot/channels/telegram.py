@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.rendering import Rendered, split_text
+from bot.sending import EditRefused
 from flows.i18n import render
 from flows.incoming import Incoming
 from flows.messages import Attachment, msg
@@ -26,6 +27,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64  # bytes
 POLL_TIMEOUT = 25  # seconds of long polling
+NOT_MODIFIED = "message is not modified"  # the Bot API's answer to an edit that changes nothing
 
 Handler = Callable[[Incoming], Awaitable[None]]
 
@@ -61,6 +63,16 @@ class TelegramApi(Protocol):
     async def send_part(self, chat_id: int, part: Part) -> int:
         """Send one part; return its message_id; raise SendError when refused."""
         ...
+
+    async def edit_part(self, chat_id: int, message_id: int, part: Part) -> int:
+        """Change a sent message's text and inline keyboard (editMessageText); an edit that
+        changes nothing is done; raise EditRefused when the message cannot be edited."""
+        ...
+
+
+def unchanged(description: str) -> bool:
+    """A refused edit that changed nothing (the libraries capitalise the text differently)."""
+    return NOT_MODIFIED in description.lower()
 
 
 def to_incoming(
@@ -182,6 +194,14 @@ class TelegramChannel:
     async def send(self, address: str, message: Rendered) -> str | None:
         ids = [await self.api.send_part(int(address), part) for part in plan(message)]
         return str(ids[-1])
+
+    async def edit(self, address: str, provider_id: str, message: Rendered) -> str | None:
+        """Edit the message in place; a reply that needs several messages, a file or a
+        contact button cannot be shown by editing one."""
+        parts = plan(message)
+        if len(parts) != 1 or parts[0].document or parts[0].contact_button:
+            raise EditRefused("not a single text message")
+        return str(await self.api.edit_part(int(address), int(provider_id), parts[0]))
 
     async def _poll(self) -> None:
         offset: int | None = None

@@ -9,6 +9,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -23,8 +24,8 @@ from aiogram.types import (
     Update,
 )
 
-from bot.channels.telegram import ParsedUpdate, Part, from_update
-from bot.delivery import SendError
+from bot.channels.telegram import ParsedUpdate, Part, from_update, unchanged
+from bot.sending import EditRefused, SendError
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 
@@ -77,17 +78,36 @@ class AiogramApi:
                 sent = await bot.send_document(chat_id, document, caption=part.text)
             else:
                 sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
-        except TelegramRetryAfter as error:
-            raise SendError(
-                "429 flood control", permanent=False, retry_after=error.retry_after
-            ) from error
-        except TelegramForbiddenError as error:
-            raise SendError(f"403 {error.message}", permanent=True, unreachable=True) from error
-        except (TelegramServerError, TelegramNetworkError) as error:
-            raise SendError(f"telegram: {error.message}", permanent=False) from error
         except TelegramAPIError as error:
-            raise SendError(f"telegram: {error.message}", permanent=True) from error
+            raise _send_error(error) from error
         return sent.message_id
+
+    async def edit_part(self, chat_id: int, message_id: int, part: Part) -> int:
+        markup = _markup(part)
+        try:
+            await self._bot().edit_message_text(
+                part.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+        except TelegramBadRequest as error:
+            if not unchanged(error.message):
+                raise EditRefused(f"telegram: {error.message}") from error
+        except TelegramAPIError as error:
+            raise _send_error(error) from error
+        return message_id
+
+
+def _send_error(error: TelegramAPIError) -> SendError:
+    """What a refused call means for the outbox row."""
+    if isinstance(error, TelegramRetryAfter):
+        return SendError("429 flood control", permanent=False, retry_after=error.retry_after)
+    if isinstance(error, TelegramForbiddenError):
+        return SendError(f"403 {error.message}", permanent=True, unreachable=True)
+    if isinstance(error, TelegramServerError | TelegramNetworkError):
+        return SendError(f"telegram: {error.message}", permanent=False)
+    return SendError(f"telegram: {error.message}", permanent=True)
 
 
 def _markup(part: Part) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:

@@ -15,11 +15,11 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.channels.telegram import ParsedUpdate, Part, from_update
-from bot.delivery import SendError
+from bot.channels.telegram import ParsedUpdate, Part, from_update, unchanged
+from bot.sending import EditRefused, SendError
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 
@@ -77,19 +77,40 @@ class PtbApi:
                 sent = await bot.send_document(chat_id, document, caption=part.text)
             else:
                 sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
-        except RetryAfter as error:
-            with warnings.catch_warnings():  # int today, timedelta tomorrow: both handled
-                warnings.simplefilter("ignore")
-                wait = error.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            raise SendError("429 flood control", permanent=False, retry_after=seconds) from error
-        except Forbidden as error:
-            raise SendError(f"403 {error.message}", permanent=True, unreachable=True) from error
-        except NetworkError as error:  # includes timeouts and 5xx answers
-            raise SendError(f"telegram: {error.message}", permanent=False) from error
         except TelegramError as error:
-            raise SendError(f"telegram: {error.message}", permanent=True) from error
+            raise _send_error(error) from error
         return sent.message_id
+
+    async def edit_part(self, chat_id: int, message_id: int, part: Part) -> int:
+        markup = _markup(part)
+        try:
+            await self._bot().edit_message_text(
+                part.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+        except BadRequest as error:  # a NetworkError to PTB, but not one to try again
+            if not unchanged(error.message):
+                raise EditRefused(f"telegram: {error.message}") from error
+        except TelegramError as error:
+            raise _send_error(error) from error
+        return message_id
+
+
+def _send_error(error: TelegramError) -> SendError:
+    """What a refused call means for the outbox row."""
+    if isinstance(error, RetryAfter):
+        with warnings.catch_warnings():  # int today, timedelta tomorrow: both handled
+            warnings.simplefilter("ignore")
+            wait = error.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return SendError("429 flood control", permanent=False, retry_after=seconds)
+    if isinstance(error, Forbidden):
+        return SendError(f"403 {error.message}", permanent=True, unreachable=True)
+    if isinstance(error, NetworkError):  # includes timeouts and 5xx answers
+        return SendError(f"telegram: {error.message}", permanent=False)
+    return SendError(f"telegram: {error.message}", permanent=True)
 
 
 def _markup(part: Part) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
