@@ -85,7 +85,12 @@ def run() -> None:
     """Start the HTTP server, the configured platforms and delivery; stop on SIGTERM."""
     settings = settings_from_env()
     logging.getLogger().setLevel(logging.INFO)
-    asyncio.run(Runner(settings).run_until_signalled())
+
+    async def serve() -> None:
+        # built inside the loop: Twilio's async client opens its HTTP session at once
+        await Runner(settings).run_until_signalled()
+
+    asyncio.run(serve())
 
 
 @db_app.command("upgrade")

@@ -16,7 +16,7 @@ from bot.ratelimit import RateLimits, TokenBucket
 from storage.unit_of_work import Database
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
-from tests.platforms import free_port, running, settings_for, settled
+from tests.platforms import WHATSAPP_FROM, free_port, running, settings_for, settled
 
 
 async def get(url: str) -> tuple[int, str]:
@@ -84,15 +84,22 @@ async def test_per_chat_limits_do_not_slow_other_chats():
 
 @pytest.mark.slow
 async def test_cisono_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path):
-    telegram = FakeTelegram()
+    """The real command, with both platforms configured, as an operator starts it."""
+    telegram, twilio = FakeTelegram(), FakeTwilio()
     await telegram.start()
+    await twilio.start()
     port = free_port()
     env = dict(
         os.environ,
         CISONO_DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
         CISONO_HTTP_PORT=str(port),
+        CISONO_PUBLIC_URL=f"http://127.0.0.1:{port}",
         TELEGRAM_BOT_TOKEN=telegram.token,
         TELEGRAM_API_URL=telegram.url,
+        TWILIO_ACCOUNT_SID=twilio.account_sid,
+        TWILIO_AUTH_TOKEN=twilio.auth_token,
+        TWILIO_WHATSAPP_FROM=WHATSAPP_FROM,
+        TWILIO_API_URL=twilio.url,
     )
     upgrade = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "db", "upgrade", env=env
@@ -120,6 +127,11 @@ async def test_cisono_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path):
         await telegram.user_sends_text(77, "ciao")
         (welcome,) = await telegram.wait_for_texts(77, 1)
         assert "In che lingua" in welcome
+        maria = "whatsapp:+393331112222"
+        inbound = f"http://127.0.0.1:{port}/twilio/inbound"
+        assert (await twilio.send_inbound(inbound, maria, "ciao"))[0] == 200
+        await twilio.wait_for(lambda: len(twilio.bodies_to(maria)) >= 1)
+        assert "In che lingua" in twilio.bodies_to(maria)[0]
 
         process.send_signal(signal.SIGTERM)
         asked = time.monotonic()
@@ -133,3 +145,4 @@ async def test_cisono_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path):
             process.kill()
             await process.wait()
         await telegram.stop()
+        await twilio.stop()
