@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
-from bot.channels.telegram import TelegramChannel
-from bot.channels.telegram_aiogram import AiogramApi
-from bot.channels.telegram_ptb import PtbApi
+from bot.channels.telegram import TelegramApi, TelegramChannel
 from bot.channels.twilio import SMS, WHATSAPP, TwilioChannel, twilio_client
 from bot.delivery import Channel, Delivery
 from bot.metrics import Metrics
@@ -70,6 +69,7 @@ class App:
             templates=Templates.load(settings.twilio_templates),
             metrics=metrics,
             quiet=settings.quiet,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
         )
         scheduler = Scheduler(
             ReminderSweep(database, engine.settings, clock),
@@ -114,11 +114,8 @@ def platform_channels(settings: Settings) -> dict[str, Channel]:
     quiet_chatty_loggers()  # `cisono run` logs at INFO
     channels: dict[str, Channel] = {}
     if settings.telegram_token:
-        api_class = PtbApi if settings.telegram_driver == "ptb" else AiogramApi
         channels["telegram"] = TelegramChannel(
-            api_class(settings.telegram_token, settings.telegram_api_url),
-            settings.telegram_webhook_url,
-            settings.telegram_webhook_secret,
+            telegram_api(settings), settings.telegram_webhook_url, settings.telegram_webhook_secret
         )
     if settings.twilio_account_sid and settings.twilio_auth_token:
         client = twilio_client(
@@ -132,6 +129,18 @@ def platform_channels(settings: Settings) -> dict[str, Channel]:
             if sender:
                 channels[name] = TwilioChannel(name, client, sender, callback)
     return channels
+
+
+def telegram_api(settings: Settings) -> TelegramApi:
+    """The driver chosen; only it is imported (aiogram's types alone take seconds, which
+    every `cisono` command would pay)."""
+    if settings.telegram_driver == "ptb":
+        from bot.channels.telegram_ptb import PtbApi
+
+        return PtbApi(settings.telegram_token or "", settings.telegram_api_url)
+    from bot.channels.telegram_aiogram import AiogramApi
+
+    return AiogramApi(settings.telegram_token or "", settings.telegram_api_url)
 
 
 def configure_logging(level: str = "WARNING") -> None:
