@@ -85,7 +85,9 @@ class App:
         self.metrics.inbound.labels(incoming.channel).inc()
         handled = await self.engine.handle(incoming)
         if not handled.duplicate:
-            self.delivery.poke()
+            # replies and notifications; a notice sent from the chat is in the bulk lanes,
+            # which look again within a moment anyway
+            self.delivery.poke(bulk=False)
 
     async def check_schema(self) -> None:
         current = await current_revision(self.database.engine)
@@ -127,7 +129,9 @@ def platform_channels(settings: Settings) -> dict[str, Channel]:
             (SMS, settings.twilio_sms_from),
         ):
             if sender:
-                channels[name] = TwilioChannel(name, client, sender, callback)
+                channels[name] = TwilioChannel(
+                    name, client, sender, callback, settings.send_timeout
+                )
     return channels
 
 
@@ -137,10 +141,14 @@ def telegram_api(settings: Settings) -> TelegramApi:
     if settings.telegram_driver == "ptb":
         from bot.channels.telegram_ptb import PtbApi
 
-        return PtbApi(settings.telegram_token or "", settings.telegram_api_url)
+        return PtbApi(
+            settings.telegram_token or "", settings.telegram_api_url, settings.send_timeout
+        )
     from bot.channels.telegram_aiogram import AiogramApi
 
-    return AiogramApi(settings.telegram_token or "", settings.telegram_api_url)
+    return AiogramApi(
+        settings.telegram_token or "", settings.telegram_api_url, settings.send_timeout
+    )
 
 
 def configure_logging(level: str = "WARNING") -> None:

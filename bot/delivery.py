@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimits
 from bot.rendering import Rendered, render_reply
@@ -20,7 +22,7 @@ from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE, Templates, window_open
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
 from flows.timing import QuietHours
-from storage.outbox import REMINDER
+from storage.outbox import DEFAULT_LEASE, REMINDER
 from storage.tables import ChannelAccount, OutboxMessage
 from storage.unit_of_work import Database, UnitOfWork
 
@@ -32,6 +34,13 @@ PROGRESS = {"sent": 1, "delivered": 2, "read": 3}
 EARLY_REPORT_TRIES, EARLY_REPORT_PAUSE = 15, 0.2  # seconds
 NO_EDITS = "live message: the channel cannot edit messages"
 SUPERSEDED = "live message: a newer one replaces it"
+RECORD_PATIENCE = 600.0  # seconds a sent message's outcome waits for the database to return
+
+
+@dataclass(frozen=True)
+class Lane:
+    channel: str
+    bulk: bool  # reminders and broadcasts; else replies and notifications
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Delivery:
         metrics: Metrics | None = None,
         quiet: QuietHours | None = None,
         concurrency: int = 16,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         self.database = database
         self.channels = dict(channels)
@@ -72,22 +82,37 @@ class Delivery:
         self.templates = templates or Templates()
         self.metrics = metrics or Metrics()
         self.quiet = quiet
-        self._slots = asyncio.Semaphore(concurrency)
-        self._poked = asyncio.Event()
+        self.lease = lease  # a claim left by a dead sender is taken again after this
+        self._concurrency = concurrency
+        self._slots: dict[Lane, asyncio.Semaphore] = {}
+        self._poked: dict[Lane, asyncio.Event] = {}
 
-    def poke(self) -> None:
-        """Something was queued: look at the outbox now rather than at the next tick."""
-        self._poked.set()
+    def lanes(self, channels: Sequence[str] | None = None) -> list[Lane]:
+        """Each channel's replies and its bulk (reminders, broadcasts) go side by side:
+        one platform's rate limit never holds up another, nor a broadcast a reply."""
+        return [Lane(name, bulk) for name in channels or self.channels for bulk in (False, True)]
+
+    def poke(self, bulk: bool | None = None) -> None:
+        """Something was queued: look at the outbox now rather than at the next tick (only
+        the reply lanes, or only the bulk ones, when that is all it can be)."""
+        for lane, event in self._poked.items():
+            if bulk is None or lane.bulk == bulk:
+                event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; a failing round is logged and tried again."""
+        """Deliver until `stop` is set, every lane on its own."""
+        await asyncio.gather(*(self._run_lane(lane, stop) for lane in self.lanes()))
+
+    async def _run_lane(self, lane: Lane, stop: asyncio.Event) -> None:
+        """A failing round is logged and tried again."""
+        poked = self._poked.setdefault(lane, asyncio.Event())
         while not stop.is_set():
-            self._poked.clear()
+            poked.clear()
             try:
-                await self.drain()
+                await self._drain_lane(lane, None, 100, Outcome())
             except Exception:
-                log.exception("delivery round failed")
-            waiters = [asyncio.create_task(self._poked.wait()), asyncio.create_task(stop.wait())]
+                log.exception("delivery round failed (%s)", lane)
+            waiters = [asyncio.create_task(poked.wait()), asyncio.create_task(stop.wait())]
             await asyncio.wait(waiters, timeout=IDLE_WAIT, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
@@ -96,29 +121,46 @@ class Delivery:
         self, channels: Sequence[str] | None = None, address: str | None = None, batch: int = 100
     ) -> Outcome:
         """Send everything due now on `channels` (to `address` only, if given)."""
-        names = list(channels or self.channels)
         outcome = Outcome()
+        lanes = self.lanes(channels)
+        await asyncio.gather(*(self._drain_lane(lane, address, batch, outcome) for lane in lanes))
+        return outcome
+
+    async def _drain_lane(
+        self, lane: Lane, address: str | None, batch: int, outcome: Outcome
+    ) -> None:
+        slots = self._slots.setdefault(lane, asyncio.Semaphore(self._concurrency))
         while True:
             async with self.database.unit_of_work() as uow:
                 claimed = await uow.outbox.claim(
-                    self.clock.now(), channels=names, address=address, limit=batch
+                    self.clock.now(),
+                    channels=[lane.channel],
+                    address=address,
+                    limit=batch,
+                    lease=self.lease,
+                    bulk=lane.bulk,
                 )
             if not claimed:
-                return outcome
+                return
             # one chat's messages in order, different chats side by side
-            by_chat: dict[tuple[str, str], list[OutboxMessage]] = defaultdict(list)
+            by_chat: dict[str, list[OutboxMessage]] = defaultdict(list)
             for message in claimed:
-                by_chat[(message.channel, message.address)].append(message)
-            for results in await asyncio.gather(*(self._chat(q) for q in by_chat.values())):
+                by_chat[message.address].append(message)
+            chats = (self._chat(queue, slots) for queue in by_chat.values())
+            # every chat finishes, even when one fails (the database went away): no send
+            # goes on unseen while the next round claims again
+            for results in await asyncio.gather(*chats, return_exceptions=True):
+                if isinstance(results, BaseException):
+                    raise results
                 for result in results:
                     outcome.add(result)
             if len(claimed) < batch:
-                return outcome
+                return
 
-    async def _chat(self, queue: list[OutboxMessage]) -> list[str]:
+    async def _chat(self, queue: list[OutboxMessage], slots: asyncio.Semaphore) -> list[str]:
         results = []
         for message in queue:
-            async with self._slots:
+            async with slots:
                 results.append(await self._deliver(message))
         return results
 
@@ -147,7 +189,7 @@ class Delivery:
         if channel is None:
             error = SendError(f"channel {message.channel} is not configured", permanent=True)
         else:
-            await self.limits.acquire(message.channel, message.address)
+            await self.limits.acquire(message.channel, message.address, message.priority < REMINDER)
             started = time.monotonic()
             try:
                 provider_id = await self._send(channel, message, rendered, target)
@@ -157,8 +199,24 @@ class Delivery:
                 log.exception("sending message %s failed", message.id)
                 error = SendError(f"{type(exc).__name__}: {exc}", permanent=False)
             self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
-        async with self.database.unit_of_work() as uow:
-            return await self._record(uow, message.id, provider_id, error)
+        return await self._record_patiently(message.id, provider_id, error)
+
+    async def _record_patiently(
+        self, message_id: int, provider_id: str | None, error: SendError | None
+    ) -> str:
+        """Record what the platform said; while the database is away (restarting, failing
+        over) wait for it: a message sent and not recorded would go again after its lease."""
+        pause, waited = 0.2, 0.0
+        while True:
+            try:
+                async with self.database.unit_of_work() as uow:
+                    return await self._record(uow, message_id, provider_id, error)
+            except (DBAPIError, OSError) as problem:
+                if waited >= RECORD_PATIENCE:
+                    raise
+                log.warning("message %s: outcome not recorded yet (%r)", message_id, problem)
+            await asyncio.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, 5.0)
 
     async def _live(
         self, message: OutboxMessage, channel: Channel | None

@@ -15,19 +15,29 @@ class TokenBucket:
         self.tokens = burst
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
+        self._first_waiting = 0  # replies waiting: bulk sends let them go first
 
     def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 
-    async def acquire(self) -> None:
-        async with self._lock:
-            self._refill()
-            while self.tokens < 1:
-                await asyncio.sleep((1 - self.tokens) / self.rate)
-                self._refill()
-            self.tokens -= 1
+    async def acquire(self, first: bool = False) -> None:
+        """Wait for a send; `first` (a reply) goes ahead of the others (a broadcast)."""
+        self._first_waiting += first
+        try:
+            while True:
+                async with self._lock:
+                    if first or not self._first_waiting:
+                        self._refill()
+                        while self.tokens < 1:
+                            await asyncio.sleep((1 - self.tokens) / self.rate)
+                            self._refill()
+                        self.tokens -= 1
+                        return
+                await asyncio.sleep(1 / self.rate)  # a reply is waiting: after it
+        finally:
+            self._first_waiting -= first
 
     @property
     def idle(self) -> bool:
@@ -51,7 +61,7 @@ class RateLimits:
         self._chat_limits = per_chat or {}
         self._chats: dict[Hashable, TokenBucket] = {}
 
-    async def acquire(self, channel: str, address: str) -> None:
+    async def acquire(self, channel: str, address: str, first: bool = False) -> None:
         if channel in self._chat_limits:
             key = (channel, address)
             bucket = self._chats.get(key)
@@ -61,4 +71,4 @@ class RateLimits:
                 bucket = self._chats[key] = TokenBucket(*self._chat_limits[channel])
             await bucket.acquire()
         if channel in self._channels:
-            await self._channels[channel].acquire()
+            await self._channels[channel].acquire(first)

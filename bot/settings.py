@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     escalate_hours: int = Field(48, ge=0, validation_alias="CISONO_ESCALATE_HOURS")
     quiet_hours: str = Field("21:00-08:00", validation_alias="CISONO_QUIET_HOURS")
     sweep_seconds: float = Field(10.0, gt=0, validation_alias="CISONO_SWEEP_SECONDS")
+    send_timeout: float = Field(15.0, gt=0, validation_alias="CISONO_SEND_TIMEOUT")  # seconds
+    outbox_lease_seconds: float = Field(60.0, gt=0, validation_alias="CISONO_OUTBOX_LEASE")
     max_proxies: int = Field(10, ge=0, validation_alias="CISONO_MAX_PROXIES")
     quorum_first_call: str = Field("1/2", validation_alias="CISONO_QUORUM_FIRST_CALL")
 

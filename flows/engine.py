@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flows import access
 from flows.config import Clock, FlowSettings, SystemClock
@@ -32,6 +33,7 @@ from storage.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 5
+INBOUND_STAMP = timedelta(minutes=1)  # how fresh an account's last_inbound_at is kept
 MENU_STEP = "menu.main"
 
 
@@ -80,7 +82,11 @@ class ConversationEngine:
             return Handled(duplicate=True)
         now = self.clock.now()
         person, account = await self._identify(uow, incoming)
-        account.last_inbound_at = now
+        last = account.last_inbound_at
+        if last is None or not timedelta(0) <= now - last < INBOUND_STAMP:
+            # for the WhatsApp window (24 h) and the channel used last, a minute's
+            # staleness costs nothing; an UPDATE on every message does
+            account.last_inbound_at = now
         account.unreachable_at = None  # writing to us means they no longer block us
         assert person.id is not None
         ctx = Context(
@@ -105,11 +111,9 @@ class ConversationEngine:
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
     async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> tuple[Person, ChannelAccount]:
-        account = await uow.people.account(incoming.channel, incoming.external_id)
-        if account is not None:
-            person = await uow.people.get(account.person_id)
-            assert person is not None
-            return person, account
+        known = await uow.people.with_account(incoming.channel, incoming.external_id)
+        if known is not None:
+            return known
         # Someone the cooperative registered already (member registry, a coordinator
         # granted by CLI) is recognised by the number the channel vouches for.
         person = await uow.people.by_phone(incoming.phone) if incoming.phone else None

@@ -30,11 +30,13 @@ class OutboxRepository:
         address: str | None = None,
         limit: int = 50,
         lease: timedelta = DEFAULT_LEASE,
+        bulk: bool | None = None,
     ) -> list[OutboxMessage]:
         """Take due messages for sending, highest priority first.
 
         A message stays claimed for `lease`; one whose sender died is taken again
         after that, so a crash re-sends at most the messages that were in flight.
+        `bulk` takes only reminders and broadcasts (True) or only the rest (False).
         Concurrent claimers skip each other's rows on PostgreSQL (SKIP LOCKED);
         SQLite serialises them with BEGIN IMMEDIATE.
         """
@@ -45,6 +47,9 @@ class OutboxRepository:
         query = select(OutboxMessage).where(col(OutboxMessage.channel).in_(channels), due)
         if address is not None:
             query = query.where(OutboxMessage.address == address)
+        if bulk is not None:  # only reminders and broadcasts, or only the rest
+            priority = col(OutboxMessage.priority)
+            query = query.where(priority >= REMINDER if bulk else priority < REMINDER)
         query = (
             query.order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
             .limit(limit)

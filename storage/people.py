@@ -41,6 +41,18 @@ class PeopleRepository:
         )
         return result.first()
 
+    async def with_account(
+        self, channel: str, external_id: str
+    ) -> tuple[Person, ChannelAccount] | None:
+        """The person writing from this chat, with the account, in one query."""
+        result = await self.session.exec(
+            select(Person, ChannelAccount)
+            .join(ChannelAccount, col(ChannelAccount.person_id) == col(Person.id))
+            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        )
+        row = result.first()
+        return (row[0], row[1]) if row is not None else None
+
     async def accounts(self, person_id: int) -> Sequence[ChannelAccount]:
         result = await self.session.exec(
             select(ChannelAccount)

@@ -117,6 +117,9 @@ class FakeTelegram:
         self._pending: list[_Pending] = []
         self._allowed: list[str] = []
         self._failures: dict[str, list[ApiError]] = {}
+        self._slow: dict[str, list[float]] = {}  # seconds before the next answers
+        self._garbled: dict[str, int] = {}  # the next answers are not JSON
+        self.timed_out: list[tuple[str, dict[str, Any]]] = []  # calls the client gave up
         self._blocked: set[int] = set()
         self._query_ids: set[str] = set()
         self._update_ids = itertools.count(1000)
@@ -256,6 +259,16 @@ class FakeTelegram:
         errors = [ApiError(status, description, retry_after) for _ in range(times)]
         self._failures.setdefault(method, []).extend(errors)
 
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `method` hang for `seconds`; one whose client gave up
+        meanwhile is dropped (it never reached Telegram), and noted in `timed_out`."""
+        self._slow.setdefault(method, []).extend([seconds] * times)
+
+    def garble_next(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` get a 200 whose body is not JSON (a proxy's
+        page, a cut connection), and do nothing."""
+        self._garbled[method] = self._garbled.get(method, 0) + times
+
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: calls to that chat answer 403."""
         self._blocked.add(chat_id)
@@ -325,6 +338,20 @@ class FakeTelegram:
         self.violations += [f"{method}: unknown parameter {n!r}" for n in params if n not in fields]
         missing = [n for n, f in fields.items() if f["required"] and n not in params]
         self.violations += [f"{method}: missing required parameter {n!r}" for n in missing]
+        if self._slow.get(method):
+            try:
+                await asyncio.sleep(self._slow[method].pop(0))
+            except asyncio.CancelledError:  # aiohttp cancels the handler of a lost client
+                self.timed_out.append((method, params))
+                raise
+            if request.transport is None or request.transport.is_closing():
+                self.timed_out.append((method, params))
+                return web.Response(status=504)  # nobody reads it
+        if self._garbled.get(method):
+            self._garbled[method] -= 1
+            return web.Response(
+                text='{"ok": true, "result": {"message_', content_type="application/json"
+            )
         try:
             if self._failures.get(method):
                 raise self._failures[method].pop(0)

@@ -60,6 +60,9 @@ class FakeTwilio:
         self._opted_out: set[str] = set()
         self._open: set[str] = set()
         self._failures: list[tuple[int, int, int | None]] = []
+        self._slow: list[float] = []  # seconds before the next answers
+        self._garbled = 0  # the next answers are not JSON
+        self.timed_out: list[dict[str, Any]] = []  # sends whose client gave up
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -109,6 +112,15 @@ class FakeTwilio:
         code = code if code is not None else DEFAULT_CODES.get(status, status)
         self._failures.extend([(status, code, retry_after)] * times)
 
+    def delay_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` sends hang for `seconds`; one whose client gave up meanwhile is
+        dropped (it never reached Twilio), and noted in `timed_out`."""
+        self._slow.extend([seconds] * times)
+
+    def garble_next(self, times: int = 1) -> None:
+        """The next `times` sends get a 201 whose body is not JSON, and send nothing."""
+        self._garbled += times
+
     def messages_to(self, to: str) -> list[dict[str, Any]]:
         """Accepted messages whose To was exactly `to`."""
         return [message for message in self.messages if message["to"] == to]
@@ -144,6 +156,19 @@ class FakeTwilio:
             return self._refuse(fields, 401, 20003, "Authenticate")
         if request.match_info["account"] != self.account_sid:
             return self._refuse(fields, 404, 20404, "The requested resource was not found")
+        if self._slow:
+            try:
+                await asyncio.sleep(self._slow.pop(0))
+            except asyncio.CancelledError:  # aiohttp cancels the handler of a lost client
+                self.timed_out.append(fields)
+                raise
+            if request.transport is None or request.transport.is_closing():
+                self.timed_out.append(fields)
+                return web.Response(status=504)  # nobody reads it
+        if self._garbled:
+            self._garbled -= 1
+            self.rejected.append({**fields, "status": 201, "code": None})
+            return web.Response(text="<html><body>Bad gateway</body></html>", status=201)
         if self._failures:
             status, code, retry_after = self._failures.pop(0)
             self.rejected.append({**fields, "status": status, "code": code})

@@ -31,12 +31,15 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 
 
 class AiogramApi:
-    def __init__(self, token: str, api_url: str) -> None:
+    def __init__(self, token: str, api_url: str, timeout: float = 15.0) -> None:
         self._token, self._api_url = token, api_url.rstrip("/")
+        self._timeout = timeout  # seconds for a call; a slower answer is retried later
         self.bot: Bot | None = None
 
     async def open(self) -> None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(self._api_url))
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(self._api_url), timeout=self._timeout
+        )
         self.bot = Bot(self._token, session=session)
 
     async def close(self) -> None:

@@ -22,11 +22,13 @@ from bot.channels.telegram import ParsedUpdate, Part, from_update, unchanged
 from bot.sending import EditRefused, SendError
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+GARBLED = "Invalid server response"  # PTB's error for an answer that is not JSON: transient
 
 
 class PtbApi:
-    def __init__(self, token: str, api_url: str) -> None:
+    def __init__(self, token: str, api_url: str, timeout: float = 15.0) -> None:
         self._token, self._api_url = token, api_url.rstrip("/")
+        self._timeout = timeout  # seconds for a call; a slower answer is retried later
         self.bot: Bot | None = None
 
     async def open(self) -> None:
@@ -36,7 +38,7 @@ class PtbApi:
             self._token,
             base_url=f"{self._api_url}/bot",
             base_file_url=f"{self._api_url}/file/bot",
-            request=HTTPXRequest(connection_pool_size=8),
+            request=HTTPXRequest(connection_pool_size=8, read_timeout=self._timeout),
             get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=40),
         )
         await self.bot.initialize()
@@ -108,7 +110,7 @@ def _send_error(error: TelegramError) -> SendError:
         return SendError("429 flood control", permanent=False, retry_after=seconds)
     if isinstance(error, Forbidden):
         return SendError(f"403 {error.message}", permanent=True, unreachable=True)
-    if isinstance(error, NetworkError):  # includes timeouts and 5xx answers
+    if isinstance(error, NetworkError) or error.message == GARBLED:  # timeouts, 5xx answers
         return SendError(f"telegram: {error.message}", permanent=False)
     return SendError(f"telegram: {error.message}", permanent=True)
 

@@ -21,7 +21,7 @@ from flows.phones import normalize_phone
 log = logging.getLogger(__name__)
 WHATSAPP, SMS = "whatsapp", "sms"
 BODY_LIMIT = 1600  # characters in one Twilio message body
-SEND_TIMEOUT = 15  # seconds
+SEND_TIMEOUT = 15.0  # seconds, unless CISONO_SEND_TIMEOUT says otherwise
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
 OUTSIDE_WINDOW = 63016  # free-form WhatsApp message outside the 24-hour window
 
@@ -51,8 +51,16 @@ def signature_valid(auth_token: str, url: str, form: Mapping[str, str], signatur
 class TwilioChannel:
     """One Twilio sender: `whatsapp` (addresses get the `whatsapp:` prefix) or `sms`."""
 
-    def __init__(self, name: str, client: Client, sender: str, status_callback: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: Client,
+        sender: str,
+        status_callback: str | None,
+        timeout: float = SEND_TIMEOUT,
+    ) -> None:
         self.name, self.client, self.sender = name, client, sender
+        self.timeout = timeout
         self.status_callback = status_callback
         self.running = True
 
@@ -87,7 +95,7 @@ class TwilioChannel:
             fields["status_callback"] = self.status_callback
         try:
             # the client's own timeout setting is not applied to requests (twilio 9.13)
-            async with asyncio.timeout(SEND_TIMEOUT):
+            async with asyncio.timeout(self.timeout):
                 created = await self.client.messages.create_async(
                     to=self._to(address), from_=self._from(), **fields
                 )
