@@ -14,6 +14,7 @@ from flows.shifts import offer
 from storage.tables import OutboxMessage, Shift
 from storage.tables import Person as PersonRow
 from tests.fakes import FakeClock, RecordingChannel
+from tests.test_requests import TYPED, a_family, file_request
 from tests.transcript import Person, a_coordinator, sign_up
 
 
@@ -318,21 +319,9 @@ async def test_a_shift_for_a_request_tells_the_family_the_date_once_covered(
 async def test_a_volunteer_on_a_familys_shift_sees_first_name_and_zone_not_the_notes(
     app: App, channel: RecordingChannel
 ):
-    maria = Person(app, channel)
-    await sign_up(maria)
-    for answer in [
-        "chiedi supporto",
-        "anziani",
-        "per un genitore",
-        "80+",
-        "Bologna",
-        "qualsiasi giorno",
-        "mattina",
-        "non urgente",
-        "La mamma non sente bene, suonare a lungo",
-        "conferma",
-    ]:
-        await maria.says(answer)
+    maria = await a_family(app, channel)
+    note = "La mamma non sente bene, suonare a lungo"
+    await file_request(maria, [*TYPED[:4], "qualsiasi giorno", "mattina", "non urgente", note])
     async with app.database.unit_of_work() as uow:
         request = await uow.requests.get(1)
         assert request is not None and request.notes and "suonare" in request.notes
@@ -345,6 +334,6 @@ async def test_a_volunteer_on_a_familys_shift_sees_first_name_and_zone_not_the_n
     await marco.says("menu")
     await marco.says("i miei turni")
     reply = await marco.says("1")
-    assert "Presso la famiglia di: Maria (Bologna)" in reply
+    assert "Presso la famiglia di: Maria (Casalecchio di Reno)" in reply
     assert "Note: Citofono Neri" in reply  # the coordinator's notes for volunteers
     assert "suonare" not in reply.last.text and "Rossi" not in reply.last.text
