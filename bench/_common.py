@@ -21,9 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 from aiohttp import ClientSession, ClientTimeout  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlmodel import SQLModel  # noqa: E402
 
 from storage.migrate import upgrade  # noqa: E402
 from storage.unit_of_work import Database  # noqa: E402
@@ -31,6 +29,8 @@ from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.fake_twilio import FakeTwilio  # noqa: E402
 from tests.platforms import WEBHOOK_SECRET, WHATSAPP_FROM  # noqa: E402
 from tests.platforms import free_port as free_port  # noqa: E402
+from tests.processes import add_volunteers as add_volunteers  # noqa: E402
+from tests.processes import bulk_insert as bulk_insert  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 POSTGRES = os.environ.get(
@@ -68,23 +68,6 @@ async def fresh_database(kind: str) -> AsyncIterator[str]:
             connection = await asyncpg.connect(_admin_dsn())
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await connection.close()
-
-
-async def bulk_insert(database: Database, model: type[SQLModel], rows: Sequence[Any]) -> None:
-    """Insert model instances (each with its id set) with one executemany per 10,000 rows,
-    then move PostgreSQL's id sequence past them (so later inserts get fresh ids)."""
-    table = SQLModel.metadata.tables[str(model.__tablename__)]
-    async with database.engine.begin() as connection:
-        for start in range(0, len(rows), 10_000):
-            chunk = [row.model_dump() for row in rows[start : start + 10_000]]
-            await connection.execute(insert(table), chunk)
-        if connection.dialect.name == "postgresql":
-            await connection.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                    f"(SELECT max(id) FROM {table.name}))"
-                )
-            )
 
 
 def cisono_env(url: str, port: int, **extra: object) -> dict[str, str]:

@@ -19,12 +19,11 @@ import argparse
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from _common import (
     TimedTelegram,
     TimedTwilio,
-    bulk_insert,
+    add_volunteers,
     cisono_env,
     free_port,
     fresh_database,
@@ -41,7 +40,7 @@ from _common import (
 from bot.settings import Settings
 from flows.broadcasting import fan_out
 from flows.config import SystemClock
-from storage.tables import Broadcast, ChannelAccount, Person, PersonRole
+from storage.tables import Broadcast
 from storage.unit_of_work import Database
 
 TEXT = "Sabato la sede resta aperta fino alle 19."
@@ -58,23 +57,8 @@ class Chat:
 
 async def recipients(database: Database, chats: list[int], numbers: list[str]) -> None:
     """Volunteers, one account each; the WhatsApp ones wrote an hour ago."""
-    now = SystemClock().now()
     addresses = [("telegram", str(c)) for c in chats] + [("whatsapp", n) for n in numbers]
-    ids = range(1, len(addresses) + 1)
-    people = [Person(id=i, name=f"Volontario {i}", locale="it", consent_at=now) for i in ids]
-    accounts = [
-        ChannelAccount(
-            id=i,
-            person_id=i,
-            channel=channel,
-            external_id=address,
-            last_inbound_at=now - timedelta(hours=1),
-        )
-        for i, (channel, address) in zip(ids, addresses, strict=True)
-    ]
-    roles = [PersonRole(id=i, person_id=i, role="volunteer") for i in ids]
-    for model, rows in ((Person, people), (ChannelAccount, accounts), (PersonRole, roles)):
-        await bulk_insert(database, model, rows)
+    await add_volunteers(database, addresses)
 
 
 async def chatter(fake: TimedTelegram, chat_id: int, chat: Chat, think: float) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import aiohttp
 from sqlalchemy import insert, text
 from sqlmodel import SQLModel
 
+from flows.config import SystemClock
+from storage.tables import ChannelAccount, Person, PersonRole
 from storage.unit_of_work import Database
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
@@ -134,16 +137,40 @@ async def upgrade(env: dict[str, str]) -> None:
 
 
 async def bulk_insert(database: Database, model: type[SQLModel], rows: Sequence[Any]) -> None:
-    """Insert model instances (ids set) in one executemany, then move PostgreSQL's id
-    sequence past them: thousands of recipients in a second, not a minute of ORM flushes."""
+    """Insert model instances (ids set) with one executemany per 10,000 rows, then move
+    PostgreSQL's id sequence past them: thousands of people in a second, not a minute of
+    ORM flushes."""
     table = SQLModel.metadata.tables[str(model.__tablename__)]
     async with database.engine.begin() as connection:
-        await connection.execute(insert(table), [row.model_dump() for row in rows])
+        for start in range(0, len(rows), 10_000):
+            chunk = [row.model_dump() for row in rows[start : start + 10_000]]
+            await connection.execute(insert(table), chunk)
         if connection.dialect.name == "postgresql":
             sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
             await connection.execute(
                 text(f"SELECT setval({sequence}, (SELECT max(id) FROM {table.name}))")
             )
+
+
+async def add_volunteers(database: Database, addresses: Sequence[tuple[str, str]]) -> None:
+    """Approved volunteers with one account each, (channel, address), ids from 1, who
+    wrote an hour ago (a WhatsApp window is open), in bulk."""
+    now = SystemClock().now()
+    ids = range(1, len(addresses) + 1)
+    people = [Person(id=i, name=f"Volontario {i}", locale="it", consent_at=now) for i in ids]
+    accounts = [
+        ChannelAccount(
+            id=i,
+            person_id=i,
+            channel=channel,
+            external_id=address,
+            last_inbound_at=now - timedelta(hours=1),
+        )
+        for i, (channel, address) in zip(ids, addresses, strict=True)
+    ]
+    roles = [PersonRole(id=i, person_id=i, role="volunteer") for i in ids]
+    for model, rows in ((Person, people), (ChannelAccount, accounts), (PersonRole, roles)):
+        await bulk_insert(database, model, rows)
 
 
 class PrivatePostgres:

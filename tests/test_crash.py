@@ -23,7 +23,6 @@ from storage.tables import (
     ChannelAccount,
     OutboxMessage,
     Person,
-    PersonRole,
     Reminder,
     Shift,
     ShiftAssignment,
@@ -31,7 +30,7 @@ from storage.tables import (
 from storage.unit_of_work import Database
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
-from tests.processes import CisonoRun, bulk_insert, cisono_env
+from tests.processes import CisonoRun, add_volunteers, bulk_insert, cisono_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["postgres"])]
 CLAIM_BATCH = inspect.signature(Delivery.drain).parameters["batch"].default
@@ -101,30 +100,11 @@ PER_PLATFORM = 2500
 
 async def volunteers(database: Database) -> list[Chat]:
     """Half on Telegram, half on WhatsApp (who wrote an hour ago: the window is open)."""
-    now = SystemClock().now()
-    ids = range(1, 2 * PER_PLATFORM + 1)
-    chats = [
-        ("telegram", str(40_000 + i))
-        if i <= PER_PLATFORM
-        else ("whatsapp", f"+39333{600_000 + i:07d}")
-        for i in ids
+    chats = [("telegram", str(40_000 + i)) for i in range(1, PER_PLATFORM + 1)] + [
+        ("whatsapp", f"+39333{600_000 + i:07d}")
+        for i in range(PER_PLATFORM + 1, 2 * PER_PLATFORM + 1)
     ]
-    people = [Person(id=i, name=f"Volontario {i}", locale="it", consent_at=now) for i in ids]
-    accounts = [
-        ChannelAccount(
-            id=i,
-            person_id=i,
-            channel=channel,
-            external_id=address,
-            last_inbound_at=now - timedelta(hours=1),
-        )
-        for i, (channel, address) in zip(ids, chats, strict=True)
-    ]
-    await bulk_insert(database, Person, people)
-    await bulk_insert(database, ChannelAccount, accounts)
-    await bulk_insert(
-        database, PersonRole, [PersonRole(id=i, person_id=i, role="volunteer") for i in ids]
-    )
+    await add_volunteers(database, chats)
     return chats
 
 
