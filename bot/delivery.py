@@ -43,6 +43,15 @@ class Lane:
     bulk: bool  # reminders and broadcasts; else replies and notifications
 
 
+@dataclass(frozen=True)
+class Answered:
+    """A message the platform has answered for (sent, or refused), to be recorded."""
+
+    message_id: int
+    provider_id: str | None
+    error: SendError | None
+
+
 @dataclass
 class Outcome:
     sent: int = 0
@@ -158,13 +167,22 @@ class Delivery:
                 return
 
     async def _chat(self, queue: list[OutboxMessage], slots: asyncio.Semaphore) -> list[str]:
-        results = []
+        """One chat's messages in order; what the platform said of them is recorded
+        together, in one transaction, once the chat's last one is sent."""
+        results: list[str] = []
+        answers: list[Answered] = []
         for message in queue:
             async with slots:
-                results.append(await self._deliver(message))
+                outcome = await self._deliver(message)
+            if isinstance(outcome, Answered):
+                answers.append(outcome)
+            else:
+                results.append(outcome)
+        if answers:
+            results += await self._record_patiently(answers)
         return results
 
-    async def _deliver(self, message: OutboxMessage) -> str:
+    async def _deliver(self, message: OutboxMessage) -> str | Answered:
         assert message.id is not None
         if (morning := self._quiet_until(message)) is not None:
             async with self.database.unit_of_work() as uow:
@@ -199,22 +217,24 @@ class Delivery:
                 log.exception("sending message %s failed", message.id)
                 error = SendError(f"{type(exc).__name__}: {exc}", permanent=False)
             self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
-        return await self._record_patiently(message.id, provider_id, error)
+        return Answered(message.id, provider_id, error)
 
-    async def _record_patiently(
-        self, message_id: int, provider_id: str | None, error: SendError | None
-    ) -> str:
+    async def _record_patiently(self, answers: list[Answered]) -> list[str]:
         """Record what the platform said; while the database is away (restarting, failing
         over) wait for it: a message sent and not recorded would go again after its lease."""
         pause, waited = 0.2, 0.0
         while True:
             try:
                 async with self.database.unit_of_work() as uow:
-                    return await self._record(uow, message_id, provider_id, error)
+                    return [
+                        await self._record(uow, a.message_id, a.provider_id, a.error)
+                        for a in answers
+                    ]
             except (DBAPIError, OSError) as problem:
                 if waited >= RECORD_PATIENCE:
                     raise
-                log.warning("message %s: outcome not recorded yet (%r)", message_id, problem)
+                ids = [a.message_id for a in answers]
+                log.warning("messages %s: outcome not recorded yet (%r)", ids, problem)
             await asyncio.sleep(pause)
             waited, pause = waited + pause, min(pause * 2, 5.0)
 
