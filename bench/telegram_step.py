@@ -19,12 +19,13 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import fresh_database  # noqa: E402
 
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 
@@ -38,18 +39,6 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-async def fresh_database(kind: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    import asyncpg
-
-    name = f"cisono_bench_{os.getpid()}_{int(time.time())}"
-    connection = await asyncpg.connect(POSTGRES)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    return POSTGRES.rsplit("/", 1)[0] + f"/{name}"
 
 
 async def measure(
@@ -123,27 +112,17 @@ async def main() -> None:
                 command = [python, "bench/bare_echo_bot.py", driver]
                 result = await measure(label, command, env, args, fake, 1, "ciao", "ciao")
             else:
-                url = await fresh_database(args.database)
-                env |= {
-                    "CISONO_DATABASE_URL": url,
-                    "CISONO_HTTP_PORT": "0",
-                    "TELEGRAM_DRIVER": driver,
-                    "TELEGRAM_RATE_LIMIT": "100000",  # the fake has no limits: measure the bot
-                    "TELEGRAM_CHAT_RATE_LIMIT": "100000",
-                }
-                upgrade = await asyncio.create_subprocess_exec(
-                    python,
-                    "-m",
-                    "bot.cli",
-                    "db",
-                    "upgrade",
-                    env=env,
-                    cwd=ROOT,
-                    stdout=asyncio.subprocess.DEVNULL,
-                )
-                await upgrade.wait()
-                command = [python, "-m", "bot.cli", "run"]
-                result = await measure(label, command, env, args, fake, 2, "ciao", "aiuto")
+                async with fresh_database(args.database) as url:  # dropped afterwards
+                    env |= {
+                        "CISONO_DATABASE_URL": url,
+                        "CISONO_HTTP_PORT": "0",
+                        "TELEGRAM_DRIVER": driver,
+                        # the fake has no limits: measure the bot
+                        "TELEGRAM_RATE_LIMIT": "100000",
+                        "TELEGRAM_CHAT_RATE_LIMIT": "100000",
+                    }
+                    command = [python, "-m", "bot.cli", "run"]
+                    result = await measure(label, command, env, args, fake, 2, "ciao", "aiuto")
             await fake.stop()
             rows.append((label, result))
             print(

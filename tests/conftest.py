@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from bot.app import App
+from bot.cli import main
 from bot.ratelimit import RateLimits
 from bot.settings import Settings
 from storage.migrate import upgrade
@@ -150,3 +151,13 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A migrated SQLite file for `cisono` commands, in a folder of the test's own."""
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's folder
+    assert main(["db", "upgrade"]) == 0
+    return path

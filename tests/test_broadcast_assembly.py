@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from bot.app import App
 from bot.cli import main
 from tests.fakes import RecordingChannel
 from tests.test_assembly import REGISTRY, convene, first_contact, import_registry, member
+from tests.test_cli_assembly import chat
 from tests.test_shifts import a_volunteer
 from tests.transcript import a_coordinator
 
@@ -88,20 +88,6 @@ async def test_in_english_and_with_no_assembly_to_pick(app: App, channel: Record
     assert [m.text for m in anna.unread()] == ["📢 Bring your member card."]
 
 
-@pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cli.db"
-    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.chdir(tmp_path)
-    assert main(["db", "upgrade"]) == 0
-    return path
-
-
-def chat(monkeypatch: pytest.MonkeyPatch, lines: list[str], phone: str) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("".join(line + "\n" for line in lines)))
-    assert main(["chat", "--phone", phone]) == 0
-
-
 def test_cisono_broadcast_send_to_an_assembly(
     cli_db: Path,
     tmp_path: Path,
@@ -115,10 +101,12 @@ def test_cisono_broadcast_send_to_an_assembly(
     args += ["--first", "2030-12-15 18:00", "--second", "2030-12-16 18:00"]
     args += ["--deadline", "2030-12-12 20:00", "--agenda", "Bilancio"]
     assert main(args) == 0
-    chat(monkeypatch, ["ciao", "1", "sì"], "3331000001")  # Anna: on the terminal
-    chat(monkeypatch, ["ciao", "1", "sì", "stop"], "3331000002")  # Bruno: no more notices
+    assert chat(monkeypatch, ["ciao", "1", "sì"], "3331000001") == 0  # Anna: on the terminal
+    assert (
+        chat(monkeypatch, ["ciao", "1", "sì", "stop"], "3331000002") == 0
+    )  # Bruno: no more notices
     assert main(["people", "grant", "volunteer", "+393339990000"]) == 0
-    chat(monkeypatch, ["ciao", "1", "sì"], "3339990000")  # a volunteer, not a member
+    assert chat(monkeypatch, ["ciao", "1", "sì"], "3339990000") == 0  # a volunteer, not a member
     capsys.readouterr()
 
     send = ["broadcast", "send", "--text", "Portate la tessera.", "--audience", "assembly"]

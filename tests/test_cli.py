@@ -12,15 +12,6 @@ import pytest
 from bot.cli import main
 
 
-@pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cli.db"
-    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's folder
-    assert main(["db", "upgrade"]) == 0
-    return path
-
-
 def chat(monkeypatch: pytest.MonkeyPatch, lines: list[str], *args: str) -> int:
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(line + "\n" for line in lines)))
     return main(["chat", *args])

@@ -13,15 +13,6 @@ from bot.cli import main
 from tests.test_assembly import REGISTRY
 
 
-@pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cli.db"
-    monkeypatch.setenv("CISONO_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.chdir(tmp_path)
-    assert main(["db", "upgrade"]) == 0
-    return path
-
-
 def chat(monkeypatch: pytest.MonkeyPatch, lines: list[str], phone: str) -> int:
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(line + "\n" for line in lines)))
     return main(["chat", "--phone", phone])
