@@ -22,7 +22,7 @@ from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE, Templates, window_open
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
 from flows.timing import QuietHours
-from storage.outbox import DEFAULT_LEASE, REMINDER
+from storage.outbox import DEFAULT_LEASE, REMINDER, ClaimedMessage
 from storage.tables import ChannelAccount, OutboxMessage
 from storage.unit_of_work import Database, UnitOfWork
 
@@ -48,6 +48,7 @@ class Answered:
     """A message the platform has answered for (sent, or refused), to be recorded."""
 
     message_id: int
+    channel: str
     provider_id: str | None
     error: SendError | None
 
@@ -152,7 +153,7 @@ class Delivery:
             if not claimed:
                 return
             # one chat's messages in order, different chats side by side
-            by_chat: dict[str, list[OutboxMessage]] = defaultdict(list)
+            by_chat: dict[str, list[ClaimedMessage]] = defaultdict(list)
             for message in claimed:
                 by_chat[message.address].append(message)
             chats = (self._chat(queue, slots) for queue in by_chat.values())
@@ -166,7 +167,7 @@ class Delivery:
             if len(claimed) < batch:
                 return
 
-    async def _chat(self, queue: list[OutboxMessage], slots: asyncio.Semaphore) -> list[str]:
+    async def _chat(self, queue: list[ClaimedMessage], slots: asyncio.Semaphore) -> list[str]:
         """One chat's messages in order; what the platform said of them is recorded
         together, in one transaction, once the chat's last one is sent."""
         results: list[str] = []
@@ -182,7 +183,7 @@ class Delivery:
             results += await self._record_patiently(answers)
         return results
 
-    async def _deliver(self, message: OutboxMessage) -> str | Answered:
+    async def _deliver(self, message: ClaimedMessage) -> str | Answered:
         assert message.id is not None
         if (morning := self._quiet_until(message)) is not None:
             async with self.database.unit_of_work() as uow:
@@ -217,7 +218,7 @@ class Delivery:
                 log.exception("sending message %s failed", message.id)
                 error = SendError(f"{type(exc).__name__}: {exc}", permanent=False)
             self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
-        return Answered(message.id, provider_id, error)
+        return Answered(message.id, message.channel, provider_id, error)
 
     async def _record_patiently(self, answers: list[Answered]) -> list[str]:
         """Record what the platform said; while the database is away (restarting, failing
@@ -226,10 +227,7 @@ class Delivery:
         while True:
             try:
                 async with self.database.unit_of_work() as uow:
-                    return [
-                        await self._record(uow, a.message_id, a.provider_id, a.error)
-                        for a in answers
-                    ]
+                    return await self._record(uow, answers)
             except (DBAPIError, OSError) as problem:
                 if waited >= RECORD_PATIENCE:
                     raise
@@ -239,7 +237,7 @@ class Delivery:
             waited, pause = waited + pause, min(pause * 2, 5.0)
 
     async def _live(
-        self, message: OutboxMessage, channel: Channel | None
+        self, message: ClaimedMessage, channel: Channel | None
     ) -> tuple[bool, str | None]:
         """Whether a live message is skipped (the channel cannot edit, or a newer one
         waits), and the id of the message it replaces, if one was sent."""
@@ -255,7 +253,7 @@ class Delivery:
         return reason is not None, earlier.provider_id if earlier else None
 
     async def _send(
-        self, channel: Channel, message: OutboxMessage, rendered: Rendered, target: str | None
+        self, channel: Channel, message: ClaimedMessage, rendered: Rendered, target: str | None
     ) -> str | None:
         """Send, or edit the message a live one replaces (anew if it cannot be edited)."""
         if target is not None and isinstance(channel, Editing):
@@ -266,7 +264,7 @@ class Delivery:
                 await self.limits.acquire(message.channel, message.address)
         return await channel.send(message.address, rendered)
 
-    def _quiet_until(self, message: OutboxMessage) -> datetime | None:
+    def _quiet_until(self, message: ClaimedMessage) -> datetime | None:
         """When a reminder or broadcast may go, if the reader's night is not over;
         replies and urgent messages go at once."""
         if self.quiet is None or message.priority < REMINDER or message.urgent:
@@ -275,16 +273,19 @@ class Delivery:
         release = self.quiet.release(now, message.timezone)
         return release if release > now else None
 
-    async def _record(
-        self, uow: UnitOfWork, message_id: int, provider_id: str | None, error: SendError | None
-    ) -> str:
+    async def _record(self, uow: UnitOfWork, answers: list[Answered]) -> list[str]:
+        sent = [(a.message_id, a.provider_id) for a in answers if a.error is None]
+        await uow.outbox.mark_sent(sent, self.clock.now())  # one statement for them all
+        for answer in answers:
+            if answer.error is None:
+                self.metrics.sent.labels(answer.channel).inc()
+        refused = [(a.message_id, a.error) for a in answers if a.error is not None]
+        return ["sent"] * len(sent) + [await self._record_refusal(uow, *r) for r in refused]
+
+    async def _record_refusal(self, uow: UnitOfWork, message_id: int, error: SendError) -> str:
         row = await uow.outbox.get(message_id)
         assert row is not None
         now = self.clock.now()
-        if error is None:
-            await uow.outbox.mark_sent(row, now, provider_id)
-            self.metrics.sent.labels(row.channel).inc()
-            return "sent"
         if error.unreachable or error.opted_out:
             await self._flag_account(uow, row, now, opted_out=error.opted_out)
         if error.permanent or row.attempts >= MAX_ATTEMPTS:
@@ -310,7 +311,7 @@ class Delivery:
             account.unreachable_at = now
 
     async def _whatsapp_route(
-        self, uow: UnitOfWork, message: OutboxMessage, reply: Reply, rendered: Rendered
+        self, uow: UnitOfWork, message: ClaimedMessage, reply: Reply, rendered: Rendered
     ) -> Rendered | str:
         """Free text in the window, else a template, else another channel, else a failure."""
         account = await uow.people.account(message.channel, message.address)

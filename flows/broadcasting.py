@@ -102,11 +102,12 @@ async def fan_out(
     broadcast is sent to everyone or (if the transaction fails) to nobody."""
     found = await recipients(uow, broadcast, settings)
     notifier = Notifier(settings, FrozenClock(now))
+    rows = []
     for person, account in found.reachable:
         notice = Reply(msg("broadcast.notice"), {"text": text_for(broadcast, person, settings)})
-        notifier.queue_to(
-            uow, account, person, notice, priority=BROADCAST, origin=origin(broadcast.id)
-        )
+        tag = origin(broadcast.id)
+        rows.append(notifier.message(account, person, notice, priority=BROADCAST, origin=tag))
+    await uow.outbox.add_rows(rows)  # one statement
     broadcast.status, broadcast.sent_at = "sent", now
     broadcast.recipients, broadcast.opted_out = len(found.reachable), found.opted_out
     await uow.reminders.plan(REPORT, origin(broadcast.id), {"1": now + REPORT_EVERY}, now)

@@ -87,7 +87,8 @@ class ConversationEngine:
             # for the WhatsApp window (24 h) and the channel used last, a minute's
             # staleness costs nothing; an UPDATE on every message does
             account.last_inbound_at = now
-        account.unreachable_at = None  # writing to us means they no longer block us
+        if account.unreachable_at is not None:
+            account.unreachable_at = None  # writing to us means they no longer block us
         assert person.id is not None
         ctx = Context(
             uow=uow,
@@ -104,8 +105,9 @@ class ConversationEngine:
         if not ctx.erased:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
             await uow.conversations.save(ctx.conversation)
-        for reply in replies:
-            self.notifier.queue_to(uow, ctx.account, ctx.person, reply, erased=ctx.erased)
+        await uow.outbox.add_rows(
+            [self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased) for r in replies]
+        )
         for note in ctx.notifications:
             await self.notifier.queue(uow, note.person_id, note.reply)
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))

@@ -170,7 +170,7 @@ async def import_rows(uow: UnitOfWork, rows: list[MemberRow], actor: str) -> Imp
             continue
         before = (person.name, person.phone, member.since, member.category, member.email)
         after = (row.name, row.phone, row.since, row.category, row.email)
-        roles = {r.role: r.status for r in await uow.people.roles(person.id)}
+        roles = await uow.people.role_statuses(person.id)
         same = before == after and member.number == (row.number or member.number)
         if same and roles.get("member") == "active" and not created:
             report.unchanged.append(row.name)

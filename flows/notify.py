@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from flows.config import Clock, FlowSettings, SystemClock
 from flows.i18n import supported
 from flows.messages import Reply
-from storage.outbox import REPLY
-from storage.tables import ChannelAccount, OutboxMessage, Person
+from storage.outbox import REPLY, OutboxRow
+from storage.tables import ChannelAccount, Person
 from storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -20,9 +20,8 @@ class Notifier:
         self.settings = settings
         self.clock = clock or SystemClock()
 
-    def queue_to(
+    def message(
         self,
-        uow: UnitOfWork,
         account: ChannelAccount,
         person: Person,
         reply: Reply,
@@ -31,26 +30,27 @@ class Notifier:
         priority: int = REPLY,
         origin: str | None = None,
         urgent: bool = False,
-    ) -> None:
-        """Queue `reply` for one chat (`erased`: the person is gone, keep no link)."""
+    ) -> OutboxRow:
+        """The outbox row of `reply` for one chat (`erased`: the person is gone, keep no
+        link); `OutboxRepository.add_rows` queues it."""
         now = self.clock.now()  # the flow's time, which tests control, not the wall's
-        uow.outbox.add(
-            OutboxMessage(
-                person_id=None if erased else person.id,
-                account_id=None if erased else account.id,
-                channel=account.channel,
-                address=account.external_id,
-                locale=supported(person.locale or self.settings.default_locale),
-                timezone=person.timezone or self.settings.timezone,
-                body=reply.to_json(),
-                priority=priority,
-                origin=origin,
-                urgent=urgent,
-                replaces=reply.replaces,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        return {
+            "person_id": None if erased else person.id,
+            "account_id": None if erased else account.id,
+            "channel": account.channel,
+            "address": account.external_id,
+            "locale": supported(person.locale or self.settings.default_locale),
+            "timezone": person.timezone or self.settings.timezone,
+            "body": reply.to_json(),
+            "priority": priority,
+            "status": "queued",
+            "attempts": 0,
+            "origin": origin,
+            "urgent": urgent,
+            "replaces": reply.replaces,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
 
     async def queue(
         self,
@@ -71,7 +71,8 @@ class Notifier:
         if account is None:
             log.info("cannot notify person %s: no account", person_id)
             return False
-        self.queue_to(uow, account, person, reply, priority=priority, origin=origin, urgent=urgent)
+        row = self.message(account, person, reply, priority=priority, origin=origin, urgent=urgent)
+        await uow.outbox.add_rows([row])
         return True
 
 

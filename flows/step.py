@@ -113,7 +113,7 @@ class Context:
         self.notifications.append(Notification(person_id, reply))
 
     async def reload_roles(self) -> None:
-        self.roles = {r.role: r.status for r in await self.uow.people.roles(self.person_id)}
+        self.roles = await self.uow.people.role_statuses(self.person_id)
 
 
 class Step:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +27,14 @@ class Conversation:
 
 
 _table = SQLModel.metadata.tables[ConversationState.__tablename__]
+# built once: the conversation is read and saved on every message
+_LOAD = select(_table.c.step, _table.c.data, _table.c.history, _table.c.version).where(
+    _table.c.person_id == bindparam("load_person_id")
+)
+_SAVE = update(_table).where(
+    _table.c.person_id == bindparam("save_person_id"),
+    _table.c.version == bindparam("save_version"),
+)
 
 
 class ConversationRepository:
@@ -35,13 +43,7 @@ class ConversationRepository:
 
     async def load(self, person_id: int) -> Conversation:
         connection = await self.session.connection()
-        row = (
-            await connection.execute(
-                select(_table.c.step, _table.c.data, _table.c.history, _table.c.version).where(
-                    _table.c.person_id == person_id
-                )
-            )
-        ).first()
+        row = (await connection.execute(_LOAD, {"load_person_id": person_id})).first()
         if row is None:
             return Conversation(person_id)
         return Conversation(person_id, row.step, dict(row.data), list(row.history), row.version)
@@ -66,12 +68,13 @@ class ConversationRepository:
             conversation.version = 1
             return
         result = await connection.execute(
-            update(_table)
-            .where(
-                _table.c.person_id == conversation.person_id,
-                _table.c.version == conversation.version,
-            )
-            .values(version=conversation.version + 1, **values)
+            _SAVE,
+            {
+                "save_person_id": conversation.person_id,
+                "save_version": conversation.version,
+                "version": conversation.version + 1,
+                **values,
+            },
         )
         if result.rowcount != 1:
             raise ConcurrencyConflict(conversation.person_id)

@@ -10,6 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.tables import ProcessedInbound, utcnow
 
 _table = SQLModel.metadata.tables[ProcessedInbound.__tablename__]
+# built once (this runs for every update): SQLite's, PostgreSQL's
+_RECORD = (
+    sqlite_insert(_table).on_conflict_do_nothing(),
+    pg_insert(_table).on_conflict_do_nothing(),
+)
 
 
 class InboundRepository:
@@ -18,13 +23,8 @@ class InboundRepository:
 
     async def first_time(self, channel: str, inbound_id: str) -> bool:
         """Record the id; False when it was recorded already (a duplicate delivery)."""
-        dialect = self.session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(_table)
-            .values(channel=channel, inbound_id=inbound_id, received_at=utcnow())
-            .on_conflict_do_nothing()
-        )
+        statement = _RECORD[self.session.get_bind().dialect.name == "postgresql"]
         connection = await self.session.connection()
-        result = await connection.execute(statement)
+        values = {"channel": channel, "inbound_id": inbound_id, "received_at": utcnow()}
+        result = await connection.execute(statement, values)
         return bool(result.rowcount)

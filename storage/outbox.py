@@ -2,17 +2,97 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, cast, func, or_
-from sqlmodel import col, select
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    String,
+    Update,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    update,
+)
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import OutboxMessage
 
 REPLY, REMINDER, BROADCAST = 0, 10, 20  # priorities: lower goes first
 DEFAULT_LEASE = timedelta(seconds=60)
+
+_table = SQLModel.metadata.tables[OutboxMessage.__tablename__]
+OutboxRow = dict[str, Any]  # an outbox row's column values, as flows.notify makes them
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message taken for sending, as it was when taken; its row changes by `id`."""
+
+    id: int
+    person_id: int | None
+    channel: str
+    address: str
+    locale: str
+    timezone: str
+    body: dict[str, Any]
+    priority: int
+    urgent: bool
+    replaces: str | None
+    status: str
+    attempts: int
+
+
+_CLAIMED = [_table.c[name] for name in ClaimedMessage.__dataclass_fields__]
+
+
+_INSERT = insert(_table)
+_MARK_SENT = (
+    update(_table)
+    .where(_table.c.id == bindparam("sent_id"))
+    .values(
+        status="sent",
+        claimed_until=None,
+        provider_id=bindparam("sent_provider_id"),
+        failure_reason=None,
+    )
+)  # sent_at is a parameter too: named as its column, it is a value to set
+
+
+@functools.cache
+def _claim_statement(by_address: bool, bulk: bool | None) -> Update:
+    """Built once per shape, with its values bound at each claim (building and keying a
+    statement costs more than running it). Parameters named like a column would be
+    taken as values to set, hence `claim_`."""
+    c = _table.c
+    now: BindParameter[datetime] = bindparam("claim_now")
+    due = or_(
+        (c.status == "queued") & (c.next_attempt_at <= now),
+        (c.status == "sending") & (c.claimed_until < now),
+    )
+    chosen = select(c.id).where(c.channel.in_(bindparam("claim_channels", expanding=True)), due)
+    if by_address:
+        chosen = chosen.where(c.address == bindparam("claim_address"))
+    if bulk is not None:  # only reminders and broadcasts, or only the rest
+        chosen = chosen.where(c.priority >= REMINDER if bulk else c.priority < REMINDER)
+    chosen = (
+        chosen.order_by(c.priority, c.id)
+        .limit(bindparam("claim_limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(_table)
+        .where(c.id.in_(chosen.scalar_subquery()))
+        .values(status="sending", claimed_until=bindparam("claim_until"), attempts=c.attempts + 1)
+        .returning(*_CLAIMED)
+    )
 
 
 class OutboxRepository:
@@ -21,6 +101,12 @@ class OutboxRepository:
 
     def add(self, message: OutboxMessage) -> None:
         self.session.add(message)
+
+    async def add_rows(self, rows: Sequence[OutboxRow]) -> None:
+        """Queue messages in one statement (a reply's few, or a broadcast's thousands)."""
+        if rows:
+            connection = await self.session.connection()
+            await connection.execute(_INSERT, list(rows))
 
     async def claim(
         self,
@@ -31,37 +117,28 @@ class OutboxRepository:
         limit: int = 50,
         lease: timedelta = DEFAULT_LEASE,
         bulk: bool | None = None,
-    ) -> list[OutboxMessage]:
+    ) -> list[ClaimedMessage]:
         """Take due messages for sending, highest priority first.
 
         A message stays claimed for `lease`; one whose sender died is taken again
         after that, so a crash re-sends at most the messages that were in flight.
         `bulk` takes only reminders and broadcasts (True) or only the rest (False).
         Concurrent claimers skip each other's rows on PostgreSQL (SKIP LOCKED);
-        SQLite serialises them with BEGIN IMMEDIATE.
+        SQLite serialises them with BEGIN IMMEDIATE. One statement: this runs for every
+        reply sent.
         """
-        due = or_(
-            (col(OutboxMessage.status) == "queued") & (col(OutboxMessage.next_attempt_at) <= now),
-            (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.claimed_until) < now),
-        )
-        query = select(OutboxMessage).where(col(OutboxMessage.channel).in_(channels), due)
-        if address is not None:
-            query = query.where(OutboxMessage.address == address)
-        if bulk is not None:  # only reminders and broadcasts, or only the rest
-            priority = col(OutboxMessage.priority)
-            query = query.where(priority >= REMINDER if bulk else priority < REMINDER)
-        query = (
-            query.order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        messages = list((await self.session.exec(query)).all())
-        for message in messages:
-            message.status = "sending"
-            message.claimed_until = now + lease
-            message.attempts += 1
-        await self.session.flush()
-        return messages
+        statement = _claim_statement(address is not None, bulk)
+        parameters = {
+            "claim_now": now,
+            "claim_until": now + lease,
+            "claim_channels": list(channels),
+            "claim_address": address,
+            "claim_limit": limit,
+        }
+        connection = await self.session.connection()
+        rows = (await connection.execute(statement, parameters)).all()
+        # RETURNING keeps no order
+        return sorted((ClaimedMessage(*row) for row in rows), key=lambda m: (m.priority, m.id))
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
@@ -70,13 +147,14 @@ class OutboxRepository:
         query = select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
         return (await self.session.exec(query)).first()
 
-    async def mark_sent(
-        self, message: OutboxMessage, now: datetime, provider_id: str | None = None
-    ) -> None:
-        message.status, message.sent_at, message.claimed_until = "sent", now, None
-        message.provider_id = provider_id
-        message.failure_reason = None
-        await self.session.flush()
+    async def mark_sent(self, sent: Sequence[tuple[int, str | None]], now: datetime) -> None:
+        """Messages the platform took, by id with the id it gave them (if any)."""
+        if not sent:
+            return
+        connection = await self.session.connection()
+        await connection.execute(
+            _MARK_SENT, [{"sent_id": i, "sent_provider_id": p, "sent_at": now} for i, p in sent]
+        )
 
     async def mark_failed(self, message: OutboxMessage, reason: str) -> None:
         message.status, message.claimed_until = "failed", None

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, update
-from sqlmodel import col, select
+from sqlalchemy import bindparam, delete, update
+from sqlalchemy import select as sa_select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Person, PersonRole
 
 ROLES = ("family", "volunteer", "member", "coordinator")
+_roles = SQLModel.metadata.tables[PersonRole.__tablename__]
+# built once: both are read for every message
+_ROLE_STATUSES = sa_select(_roles.c.role, _roles.c.status).where(
+    _roles.c.person_id == bindparam("roles_person_id")
+)
+_WITH_ACCOUNT = (
+    select(Person, ChannelAccount)
+    .join(ChannelAccount, col(ChannelAccount.person_id) == col(Person.id))
+    .where(
+        col(ChannelAccount.channel) == bindparam("account_channel"),
+        col(ChannelAccount.external_id) == bindparam("account_external_id"),
+    )
+)
 
 
 class PeopleRepository:
@@ -45,12 +59,8 @@ class PeopleRepository:
         self, channel: str, external_id: str
     ) -> tuple[Person, ChannelAccount] | None:
         """The person writing from this chat, with the account, in one query."""
-        result = await self.session.exec(
-            select(Person, ChannelAccount)
-            .join(ChannelAccount, col(ChannelAccount.person_id) == col(Person.id))
-            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
-        )
-        row = result.first()
+        params = {"account_channel": channel, "account_external_id": external_id}
+        row = (await self.session.exec(_WITH_ACCOUNT, params=params)).first()
         return (row[0], row[1]) if row is not None else None
 
     async def accounts(self, person_id: int) -> Sequence[ChannelAccount]:
@@ -72,6 +82,14 @@ class PeopleRepository:
             select(PersonRole).where(PersonRole.person_id == person_id).order_by(PersonRole.role)
         )
         return result.all()
+
+    async def role_statuses(self, person_id: int) -> dict[str, str]:
+        """Each role the person has, with its status ("active", "pending"); read on
+        every message, so without building ORM objects."""
+        await self.session.flush()  # what an ORM query would autoflush
+        connection = await self.session.connection()
+        rows = await connection.execute(_ROLE_STATUSES, {"roles_person_id": person_id})
+        return {role: status for role, status in rows}
 
     async def roles_of(self, person_ids: Sequence[int]) -> dict[int, list[PersonRole]]:
         result = await self.session.exec(

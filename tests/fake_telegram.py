@@ -95,6 +95,8 @@ class FakeTelegram:
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.webhook_responses: list[int] = []
+        # a load balancer in front of several bots' webhooks: the URL an update goes to
+        self.webhook_for: Callable[[Json], str] | None = None
         self.undelivered: list[Json] = []  # updates filtered out by allowed_updates
         self.commands: dict[tuple[str, str], list[Json]] = {}
         self.now: Callable[[], float] = time.time  # message dates; plug a fake clock in here
@@ -597,7 +599,8 @@ class FakeTelegram:
             secret = self.webhook_secret
             headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
             try:
-                async with self._session.post(self.webhook_url, json=update, headers=headers) as r:
+                url = self.webhook_for(update) if self.webhook_for else self.webhook_url
+                async with self._session.post(url, json=update, headers=headers) as r:
                     self.webhook_responses.append(r.status)
             except (ClientError, TimeoutError):
                 self.webhook_responses.append(0)

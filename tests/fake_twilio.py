@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -53,6 +54,7 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.url = ""
         self.messages: list[dict[str, Any]] = []
+        self._sent_to: Counter[str] = Counter()  # accepted messages per To, for cheap waiting
         self.rejected: list[dict[str, Any]] = []
         self.callbacks: list[dict[str, Any]] = []  # every status callback: fields, url, result
         self.auto_report = False
@@ -120,6 +122,10 @@ class FakeTwilio:
     def garble_next(self, times: int = 1) -> None:
         """The next `times` sends get a 201 whose body is not JSON, and send nothing."""
         self._garbled += times
+
+    def count_to(self, to: str) -> int:
+        """How many messages were accepted for `to` (without scanning them all)."""
+        return self._sent_to[to]
 
     def messages_to(self, to: str) -> list[dict[str, Any]]:
         """Accepted messages whose To was exactly `to`."""
@@ -208,6 +214,7 @@ class FakeTwilio:
             "date_created": _now(),
         }
         self.messages.append(record)
+        self._sent_to[to] += 1
         response = web.json_response(self._resource(record), status=201)
         await response.prepare(request)
         await response.write_eof()  # the sender has its 201 before any callback starts

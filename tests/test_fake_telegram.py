@@ -84,6 +84,19 @@ async def webhook() -> AsyncIterator[tuple[str, list[tuple[str | None, dict[str,
     await runner.cleanup()
 
 
+async def test_a_load_balancer_chooses_the_webhook_of_each_update(
+    fake: FakeTelegram,
+    library: Library,
+    webhook: tuple[str, list[tuple[str | None, dict[str, Any]]]],
+) -> None:
+    url, received = webhook
+    assert await library.bot.set_webhook(url="http://127.0.0.1:9/nobody-here")
+    fake.webhook_for = lambda update: url  # several bots behind one address, say
+    update = await fake.user_sends_text(5, "ciao")
+    assert received == [(None, update)]
+    assert fake.webhook_responses == [200]
+
+
 async def test_ptb_sends_keyboards_and_documents_and_answers_taps(fake: FakeTelegram) -> None:
     async with telegram.Bot(fake.token, base_url=f"{fake.url}/bot") as bot:
         me = await bot.get_me()

@@ -153,6 +153,7 @@ async def test_429_then_success(fake: FakeTwilio, client: Client) -> None:
     message = await client.messages.create_async(to=MARIA, from_="+15005550006", body="ciao")
     assert message.status == "queued"
     assert fake.bodies_to(MARIA) == ["ciao"]
+    assert fake.count_to(MARIA) == 1  # what was accepted, not what was refused
     assert fake.rejected[0]["status"] == 429
 
 

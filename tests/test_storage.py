@@ -100,7 +100,9 @@ async def test_a_retry_waits_for_its_time(database: Database):
     async with database.unit_of_work() as uow:
         uow.outbox.add(_message("a"))
     async with database.unit_of_work() as uow:
-        (message,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        (claimed,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        message = await uow.outbox.get(claimed.id)
+        assert message is not None
         await uow.outbox.retry_at(message, clock.now() + timedelta(seconds=30), "429")
     async with database.unit_of_work() as uow:
         assert await uow.outbox.claim(clock.now(), channels=["telegram"]) == []
@@ -108,6 +110,25 @@ async def test_a_retry_waits_for_its_time(database: Database):
     clock.advance(seconds=31)
     async with database.unit_of_work() as uow:
         assert len(await uow.outbox.claim(clock.now(), channels=["telegram"])) == 1
+
+
+async def test_messages_sent_are_recorded_together_with_the_platforms_ids(database: Database):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        for address in ("a", "b", "c"):
+            uow.outbox.add(_message(address))
+    async with database.unit_of_work() as uow:
+        first, second, third = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        assert (first.address, first.attempts) == ("a", 1)
+        assert first.body == Reply("common.yes").to_json()
+    clock.advance(seconds=2)
+    async with database.unit_of_work() as uow:
+        await uow.outbox.mark_sent([(first.id, "tg-1"), (second.id, None)], clock.now())
+    async with database.unit_of_work() as uow:
+        rows = [await uow.outbox.get(m.id) for m in (first, second, third)]
+        sent = [(r.status, r.provider_id, r.sent_at, r.claimed_until) for r in rows if r]
+    assert sent[:2] == [("sent", "tg-1", clock.now(), None), ("sent", None, clock.now(), None)]
+    assert sent[2][0] == "sending"  # not answered for yet: its lease runs
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
@@ -124,9 +145,8 @@ async def test_concurrent_claimers_never_take_the_same_message(database: Databas
                 batch = await uow.outbox.claim(clock.now(), channels=["telegram"], limit=7)
                 if not batch:
                     return taken
-                taken += [m.id for m in batch if m.id is not None]
-                for message in batch:
-                    await uow.outbox.mark_sent(message, clock.now())
+                taken += [m.id for m in batch]
+                await uow.outbox.mark_sent([(m.id, None) for m in batch], clock.now())
 
     results = await asyncio.gather(*(claimer() for _ in range(4)))
     everything = [i for taken in results for i in taken]
