@@ -1,13 +1,21 @@
-"""A bare echo bot of either driver (no database, one sendMessage per text): the ceiling.
+"""A bare echo bot (no database, one message back per message): the ceiling.
 
 python bench/bare_echo_bot.py aiogram|ptb   (TELEGRAM_BOT_TOKEN, TELEGRAM_API_URL set)
+python bench/bare_echo_bot.py twilio PORT   (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
+                                             TWILIO_API_URL set)
+
+The Twilio one is what Ci sono does per message, without the rest: a Starlette form
+webhook under uvicorn that checks the signature, answers empty TwiML, and sends the echo
+with Twilio's own async client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 
 
 async def aiogram_echo(token: str, api: str) -> None:
@@ -45,13 +53,52 @@ def ptb_echo(token: str, api: str) -> None:
     application.run_polling()
 
 
+def twilio_echo(port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.request_validator import RequestValidator
+    from twilio.rest import Client
+
+    token = os.environ["TWILIO_AUTH_TOKEN"]
+    validator = RequestValidator(token)
+    clients: list[Client] = []  # made in the loop: Twilio's async client needs one running
+    public = f"http://127.0.0.1:{port}/twilio/inbound"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = Client(
+            os.environ["TWILIO_ACCOUNT_SID"], token, http_client=AsyncTwilioHttpClient()
+        )
+        client.api.base_url = os.environ["TWILIO_API_URL"].rstrip("/")
+        clients.append(client)
+        yield
+
+    async def inbound(request: Request) -> Response:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        if not validator.validate(public, form, request.headers.get("X-Twilio-Signature", "")):
+            return PlainTextResponse("forbidden", status_code=403)
+        echo = BackgroundTask(
+            clients[0].messages.create_async, to=form["From"], from_=form["To"], body=form["Body"]
+        )
+        return Response("<Response/>", media_type="text/xml", background=echo)
+
+    routes = [Route("/twilio/inbound", inbound, methods=["POST"])]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
 if __name__ == "__main__":
-    driver, token, api = (
-        sys.argv[1],
-        os.environ["TELEGRAM_BOT_TOKEN"],
-        os.environ["TELEGRAM_API_URL"],
-    )
-    if driver == "aiogram":
-        asyncio.run(aiogram_echo(token, api))
+    driver = sys.argv[1]
+    if driver == "twilio":
+        twilio_echo(int(sys.argv[2]))
     else:
-        ptb_echo(token, api)
+        token, api = os.environ["TELEGRAM_BOT_TOKEN"], os.environ["TELEGRAM_API_URL"]
+        if driver == "aiogram":
+            asyncio.run(aiogram_echo(token, api))
+        else:
+            ptb_echo(token, api)

@@ -115,7 +115,10 @@ class ConversationState(SQLModel, table=True):
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+        sa.Index("ix_outbox_chat", "channel", "address", "id"),  # one chat's latest messages
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int | None = Field(

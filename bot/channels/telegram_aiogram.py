@@ -31,7 +31,7 @@ from bot.sending import EditRefused, SendError
 ALLOWED_UPDATES = ["message", "callback_query"]
 # aiogram reads every answer as `Response[<the method's result>]`, a pydantic generic
 # that pydantic caches only weakly: in a busy process the garbage collector drops it and
-# answers build the class again (6 % of `cisono run`'s time in bench/telegram_step.py).
+# answers build the class again (6 % of `cisono run`'s time in bench/step.py).
 # Holding the ones we use keeps the cache warm.
 KEPT_RESPONSE_TYPES = tuple(
     Response[method.__returning__]  # type: ignore[name-defined]

@@ -1,0 +1,279 @@
+"""Full conversation steps against bare echo bots: Telegram (both drivers) and WhatsApp.
+
+The fake platforms and the load live in this process; the bots under test run in their
+own processes. C conversations stay in flight: each person sends a message, waits for
+the whole answer, and sends the next. A Ci sono step is "aiuto" at the language
+question: the person and the state are loaded, the state saved, the replies written to
+the outbox and sent by the delivery worker. Prints updates/s, the latency from the
+message being offered to the last reply reaching the fake, and the bots' peak RSS.
+
+    .venv/bin/python bench/step.py [--updates 3000] [--conversations 64]
+        [--database sqlite|postgres] [--platforms telegram,whatsapp]
+        [--drivers aiogram,ptb] [--processes 1,2]
+
+Telegram: the bare echo and `cisono run` poll getUpdates; with --processes, `cisono run`
+is also measured on webhooks, one chat's updates always to the same process (a load
+balancer in front of N processes). WhatsApp: signed Twilio webhooks to N processes,
+the bare echo being a Starlette form endpoint that sends with Twilio's client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from _common import (
+    PYTHON,
+    ROOT,
+    cisono_env,
+    free_port,
+    fresh_database,
+    memory_mib,
+    percentile,
+    stop,
+    table,
+    telegram_env,
+    twilio_env,
+    wait_healthy,
+)
+
+from tests.fake_telegram import FakeTelegram
+from tests.fake_twilio import FakeTwilio
+
+WAIT = 60.0  # seconds a reply may take before the run is called off
+
+
+@dataclass
+class Chats:
+    """How the load talks to one platform: send as person n, count what n received."""
+
+    send: Callable[[int, str], Awaitable[Any]]
+    count: Callable[[int], int]
+
+
+@dataclass
+class Bot:
+    label: str
+    cisono: bool
+    commands: list[list[str]]
+    envs: list[dict[str, str]]
+    ports: list[int] = field(default_factory=list)  # to wait for, and webhooks to share
+
+
+def telegram_chats(fake: FakeTelegram, ports: list[int]) -> Chats:
+    chat = 10_000
+    if ports:  # webhooks: a load balancer keeps each chat on one process
+        urls = [f"http://127.0.0.1:{port}/telegram/webhook" for port in ports]
+        fake.webhook_for = lambda update: urls[_chat_of(update) % len(urls)]
+    return Chats(
+        send=lambda n, text: fake.user_sends_text(chat + n, text),
+        count=lambda n: fake.count_to(chat + n),
+    )
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    return int(update["message"]["chat"]["id"])
+
+
+def whatsapp_chats(fake: FakeTwilio, ports: list[int]) -> Chats:
+    def number(n: int) -> str:
+        return f"whatsapp:+39333{n:07d}"
+
+    async def send(n: int, text: str) -> None:
+        url = f"http://127.0.0.1:{ports[n % len(ports)]}/twilio/inbound"
+        status, _ = await fake.send_inbound(url, number(n), text)
+        if status != 200:
+            raise RuntimeError(f"webhook answered {status}")
+
+    return Chats(send=send, count=lambda n: fake.count_to(number(n)))
+
+
+async def wait_listening(port: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("no reply in time")
+        await asyncio.sleep(0.005)  # the load must not take the bots' CPU
+
+
+async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str, float]:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            *command,
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for command, env in zip(bot.commands, bot.envs, strict=True)
+    ]
+    people = range(args.conversations)
+    latencies: list[float] = []
+    try:
+        for process, port in zip(processes, bot.ports, strict=False):
+            await (wait_healthy(process, port) if bot.cisono else wait_listening(port))
+        # warm-up, not measured: everyone says hello (a Ci sono sign-up starts)
+        await asyncio.gather(*(chats.send(n, "ciao") for n in people))
+        await asyncio.gather(*(until(lambda n=n: chats.count(n) >= 1) for n in people))
+        text = "aiuto" if bot.cisono else "ciao"
+        before = chats.count(0)  # how many messages one step answers with
+        await chats.send(0, text)
+        await until(lambda: chats.count(0) > before)
+        await asyncio.sleep(0.5)
+        per_step = chats.count(0) - before
+
+        async def conversation(n: int) -> None:
+            for _ in range(args.updates // len(people)):
+                wanted = chats.count(n) + per_step
+                started = time.perf_counter()
+                await chats.send(n, text)
+                await until(lambda w=wanted: chats.count(n) >= w)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(conversation(n) for n in people))
+        elapsed = time.perf_counter() - started
+        peak = max(memory_mib(process.pid)[1] for process in processes)
+    finally:
+        for process in processes:
+            await stop(process)
+    return {
+        "updates_per_s": len(latencies) / elapsed,
+        "messages_per_step": per_step,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "rss_mib": peak,
+    }
+
+
+def cisono(label: str, url: str, envs: list[dict[str, str]], ports: list[int]) -> Bot:
+    command = [PYTHON, "-m", "bot.cli", "run"]
+    full = [
+        cisono_env(url, port, **env, TELEGRAM_RATE_LIMIT=100000, TELEGRAM_CHAT_RATE_LIMIT=100000)
+        | {"TWILIO_WHATSAPP_RATE": "100000"}  # the fakes have no limits: measure the bot
+        for env, port in zip(envs, ports, strict=True)
+    ]
+    return Bot(label, True, [command] * len(ports), full, ports)
+
+
+async def run_telegram(driver: str, args: argparse.Namespace, rows: list[Any]) -> None:
+    bare = FakeTelegram()
+    await bare.start()
+    env = {"TELEGRAM_BOT_TOKEN": bare.token, "TELEGRAM_API_URL": bare.url}
+    bot = Bot(f"bare {driver} echo", False, [[PYTHON, "bench/bare_echo_bot.py", driver]], [env])
+    await record(rows, bot, telegram_chats(bare, []), args)
+    await bare.stop()
+    shapes = [("polling", 1)] + [("webhook", n) for n in args.process_counts]
+    for mode, count in shapes:
+        fake = FakeTelegram()
+        await fake.start()
+        ports = [free_port() for _ in range(count)]
+        envs = [
+            telegram_env(fake, port if mode == "webhook" else None) | {"TELEGRAM_DRIVER": driver}
+            for port in ports
+        ]
+        label = f"cisono {driver} step, {mode}" + (f" ×{count}" if mode == "webhook" else "")
+        async with fresh_database(args.database) as url:
+            bot = cisono(label, url, envs, ports)
+            chats = telegram_chats(fake, ports if mode == "webhook" else [])
+            await record(rows, bot, chats, args)
+        await fake.stop()
+
+
+async def run_whatsapp(args: argparse.Namespace, rows: list[Any]) -> None:
+    fake = FakeTwilio()
+    await fake.start()
+    port = free_port()
+    command = [PYTHON, "bench/bare_echo_bot.py", "twilio", str(port)]
+    bot = Bot("bare twilio echo", False, [command], [twilio_env(fake)], [port])
+    await record(rows, bot, whatsapp_chats(fake, [port]), args)
+    await fake.stop()
+    for count in args.process_counts or [1]:
+        fake = FakeTwilio()
+        await fake.start()
+        ports = [free_port() for _ in range(count)]
+        async with fresh_database(args.database) as url:
+            bot = cisono(f"cisono whatsapp step ×{count}", url, [twilio_env(fake)] * count, ports)
+            await record(rows, bot, whatsapp_chats(fake, ports), args)
+        await fake.stop()
+
+
+async def record(rows: list[Any], bot: Bot, chats: Chats, args: argparse.Namespace) -> None:
+    result = await measure(bot, chats, args)
+    rows.append((bot.label, result))
+    print(
+        f"{bot.label:34} {result['updates_per_s']:7.0f} updates/s"
+        f"  ({result['messages_per_step']:.0f} messages each)"
+        f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms"
+        f"  peak RSS {result['rss_mib']:4.0f} MiB",
+        flush=True,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--conversations", type=int, default=64)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--platforms", default="telegram,whatsapp")
+    parser.add_argument("--drivers", default="aiogram,ptb")
+    parser.add_argument("--processes", default="", help="e.g. 1,2: cisono on webhooks")
+    args = parser.parse_args()
+    args.process_counts = [int(n) for n in args.processes.split(",") if n]
+    if any(n > 1 for n in args.process_counts) and args.database != "postgres":
+        parser.error("several processes share a PostgreSQL database: --database postgres")
+
+    rows: list[Any] = []
+    platforms = args.platforms.split(",")
+    if "telegram" in platforms:
+        for driver in args.drivers.split(","):
+            await run_telegram(driver, args, rows)
+    if "whatsapp" in platforms:
+        await run_whatsapp(args, rows)
+
+    setup = f"{args.database}, {args.conversations} conversations in flight"
+    print()
+    headers = [f"bot ({setup})", "updates/s", "messages each", "p50 ms", "p99 ms", "peak RSS MiB"]
+    print(
+        table(
+            headers,
+            (
+                (
+                    label,
+                    f"{r['updates_per_s']:.0f}",
+                    f"{r['messages_per_step']:.0f}",
+                    f"{r['p50_ms']:.1f}",
+                    f"{r['p99_ms']:.1f}",
+                    f"{r['rss_mib']:.0f}",
+                )
+                for label, r in rows
+            ),
+        )
+    )
+    bare = {label.split()[1]: r for label, r in rows if label.startswith("bare")}
+    for label, r in rows:
+        if label.startswith("cisono"):
+            ceiling = bare["twilio" if "whatsapp" in label else label.split()[1]]
+            share = r["updates_per_s"] / ceiling["updates_per_s"]
+            print(f"{label}: {share:.0%} of the bare echo's updates/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
