@@ -12,26 +12,25 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.delivery_reports import DeliveryReports, flag_account
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimits
 from bot.rendering import Rendered, render_reply
 from bot.sending import Channel as Channel
 from bot.sending import Editing, EditRefused
 from bot.sending import SendError as SendError
-from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE, Templates, window_open
+from bot.whatsapp_route import WhatsAppRoute
+from bot.whatsapp_window import Templates
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
 from flows.timing import QuietHours
 from storage.outbox import DEFAULT_LEASE, REMINDER, ClaimedMessage
-from storage.tables import ChannelAccount, OutboxMessage
 from storage.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
+WHATSAPP = "whatsapp"
 MAX_ATTEMPTS = 8
 IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
-FALLBACK_CHANNELS = ("telegram", "sms")  # where a WhatsApp message goes when it cannot
-PROGRESS = {"sent": 1, "delivered": 2, "read": 3}
-EARLY_REPORT_TRIES, EARLY_REPORT_PAUSE = 15, 0.2  # seconds
 NO_EDITS = "live message: the channel cannot edit messages"
 SUPERSEDED = "live message: a newer one replaces it"
 RECORD_PATIENCE = 600.0  # seconds a sent message's outcome waits for the database to return
@@ -89,8 +88,11 @@ class Delivery:
         self.channels = dict(channels)
         self.clock = clock or SystemClock()
         self.limits = limits or RateLimits({})
-        self.templates = templates or Templates()
         self.metrics = metrics or Metrics()
+        self.whatsapp = WhatsAppRoute(
+            database, templates or Templates(), self.channels, self.metrics, self.poke
+        )
+        self.reports = DeliveryReports(database, self.clock, self.poke)
         self.quiet = quiet
         self.lease = lease  # a claim left by a dead sender is taken again after this
         self._concurrency = concurrency
@@ -150,16 +152,19 @@ class Delivery:
                     lease=self.lease,
                     bulk=lane.bulk,
                 )
+                # the WhatsApp window of each chat, read with the claim, not per message
+                chats = {m.address for m in claimed} if lane.channel == WHATSAPP else ()
+                windows = await uow.people.last_inbound(lane.channel, chats) if chats else {}
             if not claimed:
                 return
             # one chat's messages in order, different chats side by side
             by_chat: dict[str, list[ClaimedMessage]] = defaultdict(list)
             for message in claimed:
                 by_chat[message.address].append(message)
-            chats = (self._chat(queue, slots) for queue in by_chat.values())
+            sends = (self._chat(queue, slots, windows.get(a)) for a, queue in by_chat.items())
             # every chat finishes, even when one fails (the database went away): no send
             # goes on unseen while the next round claims again
-            for results in await asyncio.gather(*chats, return_exceptions=True):
+            for results in await asyncio.gather(*sends, return_exceptions=True):
                 if isinstance(results, BaseException):
                     raise results
                 for result in results:
@@ -167,14 +172,16 @@ class Delivery:
             if len(claimed) < batch:
                 return
 
-    async def _chat(self, queue: list[ClaimedMessage], slots: asyncio.Semaphore) -> list[str]:
+    async def _chat(
+        self, queue: list[ClaimedMessage], slots: asyncio.Semaphore, last_inbound: datetime | None
+    ) -> list[str]:
         """One chat's messages in order; what the platform said of them is recorded
         together, in one transaction, once the chat's last one is sent."""
         results: list[str] = []
         answers: list[Answered] = []
         for message in queue:
             async with slots:
-                outcome = await self._deliver(message)
+                outcome = await self._deliver(message, last_inbound)
             if isinstance(outcome, Answered):
                 answers.append(outcome)
             else:
@@ -183,8 +190,9 @@ class Delivery:
             results += await self._record_patiently(answers)
         return results
 
-    async def _deliver(self, message: ClaimedMessage) -> str | Answered:
-        assert message.id is not None
+    async def _deliver(
+        self, message: ClaimedMessage, last_inbound: datetime | None
+    ) -> str | Answered:
         if (morning := self._quiet_until(message)) is not None:
             async with self.database.unit_of_work() as uow:
                 await uow.outbox.defer(message.id, morning, "quiet hours")
@@ -197,9 +205,9 @@ class Delivery:
                 return "skipped"
         reply = Reply.from_json(message.body)
         rendered = render_reply(reply, message.locale, message.timezone)
-        if message.channel == "whatsapp":
-            async with self.database.unit_of_work() as uow:
-                decision = await self._whatsapp_route(uow, message, reply, rendered)
+        if message.channel == WHATSAPP:
+            now = self.clock.now()
+            decision = await self.whatsapp.decide(message, reply, rendered, last_inbound, now)
             if isinstance(decision, str):
                 return decision
             rendered = decision
@@ -287,7 +295,7 @@ class Delivery:
         assert row is not None
         now = self.clock.now()
         if error.unreachable or error.opted_out:
-            await self._flag_account(uow, row, now, opted_out=error.opted_out)
+            await flag_account(uow, row, now, opted_out=error.opted_out)
         if error.permanent or row.attempts >= MAX_ATTEMPTS:
             log.warning("message %s failed for good: %s", row.id, error.reason)
             await uow.outbox.mark_failed(row, error.reason)
@@ -297,90 +305,3 @@ class Delivery:
         await uow.outbox.retry_at(row, now + wait, error.reason)
         self.metrics.retried.labels(row.channel).inc()
         return "retried"
-
-    @staticmethod
-    async def _flag_account(
-        uow: UnitOfWork, row: OutboxMessage, now: datetime, opted_out: bool
-    ) -> None:
-        account = await uow.people.account(row.channel, row.address)
-        if account is None:
-            return
-        if opted_out:
-            account.opted_out_at = now
-        else:
-            account.unreachable_at = now
-
-    async def _whatsapp_route(
-        self, uow: UnitOfWork, message: ClaimedMessage, reply: Reply, rendered: Rendered
-    ) -> Rendered | str:
-        """Free text in the window, else a template, else another channel, else a failure."""
-        account = await uow.people.account(message.channel, message.address)
-        now = self.clock.now()
-        if account is not None and window_open(account.last_inbound_at, now):
-            return self.templates.quick_reply(rendered) or rendered
-        template = self.templates.find(reply.key, message.locale)
-        if template is not None:
-            values = template.values(reply, rendered.numbered(), message.locale, message.timezone)
-            return Rendered(
-                rendered.text,
-                locale=rendered.locale,
-                template_sid=template.content_sid,
-                template_variables=values,
-            )
-        row = await uow.outbox.get(message.id or 0)
-        assert row is not None
-        other = await self._other_account(uow, message.person_id)
-        if other is not None:
-            row.channel, row.address, row.account_id = other.channel, other.external_id, other.id
-            await uow.outbox.retry_at(row, now, f"rerouted: {OUTSIDE_NO_TEMPLATE}")
-            row.attempts = 0
-            self.poke()
-            return "rerouted"
-        await uow.outbox.mark_failed(row, OUTSIDE_NO_TEMPLATE)
-        self.metrics.failed.labels(message.channel).inc()
-        return "failed"
-
-    async def _other_account(self, uow: UnitOfWork, person_id: int | None) -> ChannelAccount | None:
-        if person_id is None:
-            return None
-        accounts = {a.channel: a for a in await uow.people.accounts(person_id)}
-        for channel in FALLBACK_CHANNELS:
-            account = accounts.get(channel)
-            usable = account and account.unreachable_at is None and account.opted_out_at is None
-            if usable and channel in self.channels:
-                return account
-        return None
-
-    async def record_status(self, provider_id: str, status: str, error_code: str | None) -> bool:
-        """A platform's delivery report (Twilio's StatusCallback); False if unknown.
-
-        A report can overtake the sender's own record of the message id (the platform
-        answered, and reports, before our commit): it waits for it a little.
-        """
-        for _ in range(EARLY_REPORT_TRIES):
-            async with self.database.unit_of_work() as uow:
-                row = await uow.outbox.by_provider_id(provider_id)
-                if row is not None:
-                    await self._apply_status(uow, row, status, error_code)
-                    return True
-            await asyncio.sleep(EARLY_REPORT_PAUSE)
-        return False
-
-    async def _apply_status(
-        self, uow: UnitOfWork, row: OutboxMessage, status: str, error_code: str | None
-    ) -> None:
-        row.provider_status = status
-        if status in ("failed", "undelivered"):
-            reason = f"twilio {error_code or status}"
-            if error_code == "63016":  # the window had closed after all: route again
-                account = await uow.people.account(row.channel, row.address)
-                if account is not None:
-                    account.last_inbound_at = None
-                await uow.outbox.retry_at(row, self.clock.now(), reason)
-                self.poke()
-                return
-            if error_code == "21610":
-                await self._flag_account(uow, row, self.clock.now(), opted_out=True)
-            await uow.outbox.mark_failed(row, reason)
-        elif PROGRESS.get(status, 0) > PROGRESS.get(row.status, 0):
-            row.status = status  # reports can arrive out of order: only move forward

@@ -142,7 +142,9 @@ class WebApp:
             return PlainTextResponse("forbidden", status_code=403)
         sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
         try:
-            known = await self.delivery.record_status(sid, status, form.get("ErrorCode") or None)
+            known = await self.delivery.reports.record_status(
+                sid, status, form.get("ErrorCode") or None
+            )
         except Exception:
             log.exception("status of %s not recorded", sid)
             return PlainTextResponse("try again", status_code=503)

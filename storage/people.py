@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as sa_select
@@ -62,6 +63,16 @@ class PeopleRepository:
         params = {"account_channel": channel, "account_external_id": external_id}
         row = (await self.session.exec(_WITH_ACCOUNT, params=params)).first()
         return (row[0], row[1]) if row is not None else None
+
+    async def last_inbound(
+        self, channel: str, external_ids: Collection[str]
+    ) -> dict[str, datetime | None]:
+        """When each of these chats last wrote to us (the WhatsApp window)."""
+        query = select(ChannelAccount.external_id, ChannelAccount.last_inbound_at).where(
+            ChannelAccount.channel == channel,
+            col(ChannelAccount.external_id).in_(list(external_ids)),
+        )
+        return dict((await self.session.exec(query)).all())
 
     async def accounts(self, person_id: int) -> Sequence[ChannelAccount]:
         result = await self.session.exec(

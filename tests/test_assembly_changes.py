@@ -156,7 +156,7 @@ async def test_no_check_in_at_a_cancelled_assembly(
 async def test_a_cancelled_assembly_sends_no_reminder(
     app: App, channel: RecordingChannel, clock: FakeClock
 ):
-    app.delivery.templates = TEMPLATES
+    app.delivery.whatsapp.templates = TEMPLATES
     await import_registry(app)
     anna, bruno = await members(app, channel, 1, 2)
     assembly = await convene(app)
@@ -187,7 +187,7 @@ async def test_a_cancelled_assembly_sends_no_reminder(
 async def test_moving_the_assembly_tells_everyone_and_reminds_at_the_new_time_only(
     app: App, channel: RecordingChannel, clock: FakeClock
 ):
-    app.delivery.templates = TEMPLATES
+    app.delivery.whatsapp.templates = TEMPLATES
     await import_registry(app)
     giulia = await a_coordinator(app, channel)
     await giulia.says("language")

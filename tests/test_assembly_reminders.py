@@ -21,7 +21,7 @@ async def test_reminders_before_the_assembly_and_its_deadline(
     app: App, clock: FakeClock, channel: RecordingChannel
 ):
     # weeks after their last message, WhatsApp takes only the cooperative's templates
-    app.delivery.templates = Templates(
+    app.delivery.whatsapp.templates = Templates(
         {"default": {"it": Template("HX" + "1" * 32, {"1": "text"})}}
     )
     await import_registry(app)
