@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from flows.config import FlowSettings, FrozenClock
 from flows.i18n import supported
-from flows.messages import Key, Param, Reply, msg
+from flows.messages import Count, Key, Param, Reply, msg
 from flows.notify import Notifier, preferred_account
 from storage.broadcasts import Figures, origin
 from storage.outbox import BROADCAST
@@ -140,12 +140,12 @@ def figures_params(broadcast: Broadcast, figures: Figures) -> dict[str, Param]:
         "id": broadcast.id,
         "audience": Key(AUDIENCE_NAMES.get(broadcast.audience, AUDIENCE_NAMES["everyone"])),
         "detail": audience_detail(broadcast),
-        "recipients": broadcast.recipients,
-        "opted_out": broadcast.opted_out,
-        "waiting": figures.waiting,
-        "sent": figures.sent,
-        "delivered": figures.delivered,
-        "read": figures.read,
-        "failed": sum(figures.failed.values()),
+        "recipients": Count(broadcast.recipients),
+        "opted_out": Count(broadcast.opted_out),
+        "waiting": Count(figures.waiting),
+        "sent": Count(figures.sent),
+        "delivered": Count(figures.delivered),
+        "read": Count(figures.read),
+        "failed": Count(sum(figures.failed.values())),
         "reasons": failed,
     }

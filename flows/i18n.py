@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 
-from flows.messages import Key, Param, msg
+from flows.messages import Count, Key, Param, msg
 from locales import LOCALES_DIR
 
 DEFAULT_LOCALE = "it"
@@ -85,6 +86,8 @@ def format_value(value: Param, locale: str, timezone: str) -> str:
         return str(
             format_datetime(value, "d MMMM y, HH:mm", tzinfo=ZoneInfo(timezone), locale=locale)
         )
+    if isinstance(value, Count):
+        return str(format_decimal(value.n, locale=locale))
     return "" if value is None else str(value)
 
 

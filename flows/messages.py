@@ -23,7 +23,15 @@ class Key:
     key: str
 
 
-Param = str | int | float | datetime | Key | None
+@dataclass(frozen=True)
+class Count:
+    """A quantity, written the reader's way ("1.200" in Italian, "1,200" in English);
+    plain ints are ids and stay as they are."""
+
+    n: int
+
+
+Param = str | int | float | datetime | Key | Count | None
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ class Reply:
         )
 
 
-_DATETIME, _KEY = "$datetime", "$key"
+_DATETIME, _KEY, _COUNT = "$datetime", "$key", "$count"
 
 
 def _encode_one(value: Param) -> Any:
@@ -96,12 +104,16 @@ def _encode_one(value: Param) -> Any:
         return {_DATETIME: value.isoformat()}
     if isinstance(value, Key):
         return {_KEY: value.key}
+    if isinstance(value, Count):
+        return {_COUNT: value.n}
     return value
 
 
 def _decode_one(value: Any) -> Param:
     if isinstance(value, dict):
-        return datetime.fromisoformat(value[_DATETIME]) if _DATETIME in value else Key(value[_KEY])
+        if _DATETIME in value:
+            return datetime.fromisoformat(value[_DATETIME])
+        return Count(value[_COUNT]) if _COUNT in value else Key(value[_KEY])
     return value  # type: ignore[no-any-return]
 
 

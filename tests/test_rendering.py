@@ -34,3 +34,18 @@ def test_telegram_puts_the_keyboard_on_the_last_part_and_the_file_after():
     assert [len(p.text) for p in parts[:2]] == [4096, 904]
     assert [p.buttons for p in parts] == [(), (("OK", "ok"),), ()]
     assert parts[2].document is not None and parts[2].text == "data.json"
+
+
+def test_quantities_are_written_the_readers_way_and_ids_are_not():
+    from bot.rendering import render_reply
+    from flows.messages import Count, Reply
+
+    reply = Reply(
+        "broadcast.progress", {"id": 1200, "sent": Count(1200), "recipients": Count(10_000)}
+    )
+    again = Reply.from_json(reply.to_json())  # as the outbox keeps it
+    assert again == reply
+    italian = render_reply(again, "it", "Europe/Rome").text
+    english = render_reply(again, "en", "Europe/Rome").text
+    assert "#1200" in italian and "inviati 1.200 di 10.000" in italian
+    assert "#1200" in english and "1,200" in english and "10,000" in english
