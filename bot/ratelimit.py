@@ -55,11 +55,28 @@ class RateLimits:
         per_channel: dict[str, float],
         per_chat: dict[str, tuple[float, float]] | None = None,
     ) -> None:
+        self._rates = dict(per_channel)
         self._channels = {
             name: TokenBucket(rate, max(rate, 1.0)) for name, rate in per_channel.items()
         }
         self._chat_limits = per_chat or {}
         self._chats: dict[Hashable, TokenBucket] = {}
+        self.workers = 1
+
+    def share(self, workers: int) -> None:
+        """`workers` processes send for the same bot and senders: each keeps to its part
+        of every channel's limit (a chat's own limit stays whole: one chat's messages
+        rarely go out from two processes at once)."""
+        self.workers = max(1, workers)
+        for name, bucket in self._channels.items():
+            bucket.rate = self._rates[name] / self.workers
+            bucket.burst = max(bucket.rate, 1.0)
+            bucket.tokens = min(bucket.tokens, bucket.burst)
+
+    def rate(self, channel: str) -> float | None:
+        """This process's sends a second on `channel` now, if it is limited."""
+        bucket = self._channels.get(channel)
+        return bucket.rate if bucket else None
 
     async def acquire(self, channel: str, address: str, first: bool = False) -> None:
         if channel in self._chat_limits:

@@ -16,6 +16,7 @@ from bot.channels.twilio import TwilioChannel
 from bot.delivery import Channel
 from bot.http import WebApp
 from bot.settings import Settings
+from bot.workers import LimitShare
 from flows.config import Clock
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Runner:
             public_url=settings.public_url,
             channels_running=self._channels_running,
         )
+        self.share = LimitShare(self.app.database, self.app.delivery.limits, self.app.engine.clock)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.server: uvicorn.Server | None = None
@@ -70,6 +72,8 @@ class Runner:
             await asyncio.sleep(0.01)
         if self.telegram is not None:
             await self.telegram.start(self.app.handle)
+        await self.share.beat()  # its part of the limits before the first send
+        self._tasks.append(asyncio.create_task(self.share.run(self.stopping), name="share"))
         self._tasks.append(
             asyncio.create_task(self.app.delivery.run(self.stopping), name="delivery")
         )

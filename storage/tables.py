@@ -382,3 +382,12 @@ class AssemblyInvite(SQLModel, table=True):
     checked_in_at: datetime | None = _when()
     checked_in_by: str | None = Field(default=None, max_length=40)
     nudged_at: datetime | None = _when()
+
+
+class Worker(SQLModel, table=True):
+    """A running `cisono run`, seen lately: the platforms' limits are shared among them."""
+
+    __tablename__ = "worker"
+
+    name: str = Field(primary_key=True, max_length=80)
+    seen_at: datetime = _now(index=True)

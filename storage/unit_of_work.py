@@ -21,6 +21,7 @@ from storage.people import PeopleRepository
 from storage.reminders import ReminderRepository
 from storage.requests import RequestRepository
 from storage.shifts import ShiftRepository
+from storage.workers import WorkerRepository
 
 
 class UnitOfWork:
@@ -38,6 +39,7 @@ class UnitOfWork:
     broadcasts: BroadcastRepository
     members: MemberRepository
     assemblies: AssemblyRepository
+    workers: WorkerRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -60,6 +62,7 @@ class UnitOfWork:
         self.broadcasts = BroadcastRepository(self.session)
         self.members = MemberRepository(self.session)
         self.assemblies = AssemblyRepository(self.session)
+        self.workers = WorkerRepository(self.session)
         return self
 
     async def __aexit__(
