@@ -136,7 +136,7 @@ async def main() -> None:
     parser.add_argument("--reminders", type=int, default=10_000)
     parser.add_argument("--processes", default="1,2", help="comma-separated, one run each")
     parser.add_argument("--window", type=float, default=60.0, help="due within these seconds")
-    parser.add_argument("--telegram-rate", type=float, default=300.0, help="per process")
+    parser.add_argument("--telegram-rate", type=float, default=300.0, help="for all processes")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds after the window")
     args = parser.parse_args()
 
@@ -146,7 +146,7 @@ async def main() -> None:
         print(f"{processes} process(es) done", flush=True)
     print(
         f"\n{args.reminders} shift reminders due within {args.window:g} s, PostgreSQL, "
-        f"sweep every 1 s, Telegram limit {args.telegram_rate:g}/s per process\n"
+        f"sweep every 1 s, Telegram limit {args.telegram_rate:g}/s shared by the processes\n"
     )
     headers = ["`cisono run` processes", "reminders", "fired late s p50 / p99 / max"]
     headers += ["reached the Bot API late s p50 / p99 / max", "duplicates", "losses"]

@@ -4,8 +4,9 @@ The fake platforms and the load live in this process; the bots under test run in
 own processes. C conversations stay in flight: each person sends a message, waits for
 the whole answer, and sends the next. A Ci sono step is "aiuto" at the language
 question: the person and the state are loaded, the state saved, the replies written to
-the outbox and sent by the delivery worker. Prints updates/s, the latency from the
-message being offered to the last reply reaching the fake, and the bots' peak RSS.
+the outbox and sent by the delivery worker. Prints updates/s, the CPU time the bot's
+processes spent per update, the latency from the message being offered to the last
+reply reaching the fake, and the bots' peak RSS.
 
     .venv/bin/python bench/step.py [--updates 3000] [--conversations 64]
         [--database sqlite|postgres] [--platforms telegram,whatsapp]
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -93,6 +96,12 @@ def whatsapp_chats(fake: FakeTwilio, ports: list[int]) -> Chats:
     return Chats(send=send, count=lambda n: fake.count_to(number(n)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_listening(port: int, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -147,9 +156,11 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
                 await until(lambda w=wanted: chats.count(n) >= w)
                 latencies.append(time.perf_counter() - started)
 
+        cpu_before = sum(cpu_seconds(process.pid) for process in processes)
         started = time.perf_counter()
         await asyncio.gather(*(conversation(n) for n in people))
         elapsed = time.perf_counter() - started
+        cpu = sum(cpu_seconds(process.pid) for process in processes) - cpu_before
         peak = max(memory_mib(process.pid)[1] for process in processes)
     finally:
         for process in processes:
@@ -157,6 +168,7 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
     return {
         "updates_per_s": len(latencies) / elapsed,
         "messages_per_step": per_step,
+        "cpu_ms": cpu * 1000 / len(latencies),
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "rss_mib": peak,
@@ -220,7 +232,7 @@ async def record(rows: list[Any], bot: Bot, chats: Chats, args: argparse.Namespa
     rows.append((bot.label, result))
     print(
         f"{bot.label:34} {result['updates_per_s']:7.0f} updates/s"
-        f"  ({result['messages_per_step']:.0f} messages each)"
+        f"  ({result['messages_per_step']:.0f} messages each, {result['cpu_ms']:.2f} CPU ms)"
         f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms"
         f"  peak RSS {result['rss_mib']:4.0f} MiB",
         flush=True,
@@ -250,7 +262,8 @@ async def main() -> None:
 
     setup = f"{args.database}, {args.conversations} conversations in flight"
     print()
-    headers = [f"bot ({setup})", "updates/s", "messages each", "p50 ms", "p99 ms", "peak RSS MiB"]
+    headers = [f"bot ({setup})", "updates/s", "messages each", "bot CPU ms each"]
+    headers += ["p50 ms", "p99 ms", "peak RSS MiB"]
     print(
         table(
             headers,
@@ -259,6 +272,7 @@ async def main() -> None:
                     label,
                     f"{r['updates_per_s']:.0f}",
                     f"{r['messages_per_step']:.0f}",
+                    f"{r['cpu_ms']:.2f}",
                     f"{r['p50_ms']:.1f}",
                     f"{r['p99_ms']:.1f}",
                     f"{r['rss_mib']:.0f}",
