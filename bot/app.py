@@ -83,13 +83,10 @@ class App:
     async def handle(self, incoming: Incoming) -> None:
         """A message from any channel: into the engine, and the replies on their way."""
         self.metrics.inbound.labels(incoming.channel).inc()
-        claim = self.delivery.lease if self.delivery.running else None
-        handled = await self.engine.handle(incoming, claim)
-        if handled.claimed:
-            self.delivery.hand_over(handled.claimed)
-        if handled.queued:
-            # notifications (and replies behind others); a notice sent from the chat is in
-            # the bulk lanes, which look again within a moment anyway
+        handled = await self.engine.handle(incoming)
+        if not handled.duplicate:
+            # replies and notifications; a notice sent from the chat is in the bulk lanes,
+            # which look again within a moment anyway
             self.delivery.poke(bulk=False)
 
     async def check_schema(self) -> None:

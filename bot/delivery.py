@@ -23,7 +23,6 @@ from bot.whatsapp_route import WhatsAppRoute
 from bot.whatsapp_window import Templates
 from flows.config import Clock, SystemClock
 from flows.messages import Reply
-from flows.ordering import KeyedLocks
 from flows.timing import QuietHours
 from storage.outbox import DEFAULT_LEASE, REMINDER, ClaimedMessage
 from storage.unit_of_work import Database, UnitOfWork
@@ -99,9 +98,6 @@ class Delivery:
         self._concurrency = concurrency
         self._slots: dict[Lane, asyncio.Semaphore] = {}
         self._poked: dict[Lane, asyncio.Event] = {}
-        self._in_order = KeyedLocks()  # one chat's messages of a lane, one after the other
-        self._handed: set[asyncio.Task[list[str]]] = set()
-        self.running = False  # run() is delivering: replies may be handed over
 
     def lanes(self, channels: Sequence[str] | None = None) -> list[Lane]:
         """Each channel's replies and its bulk (reminders, broadcasts) go side by side:
@@ -117,26 +113,7 @@ class Delivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, every lane on its own."""
-        self.running = True
-        try:
-            await asyncio.gather(*(self._run_lane(lane, stop) for lane in self.lanes()))
-        finally:
-            self.running = False
-            await asyncio.gather(*self._handed, return_exceptions=True)
-
-    def hand_over(self, messages: Sequence[ClaimedMessage]) -> None:
-        """Send a person's replies now: the engine wrote them claimed, in the transaction
-        that answered (so no claim of their own). The person just wrote: on WhatsApp, the
-        window is open."""
-        lane = Lane(messages[0].channel, bulk=False)
-        task = asyncio.create_task(self._chat(lane, list(messages), self.clock.now()))
-        self._handed.add(task)
-        task.add_done_callback(self._handed_done)
-
-    def _handed_done(self, task: asyncio.Task[list[str]]) -> None:
-        self._handed.discard(task)
-        if not task.cancelled() and (problem := task.exception()) is not None:
-            log.error("replies handed over not delivered", exc_info=problem)
+        await asyncio.gather(*(self._run_lane(lane, stop) for lane in self.lanes()))
 
     async def _run_lane(self, lane: Lane, stop: asyncio.Event) -> None:
         """A failing round is logged and tried again."""
@@ -164,6 +141,7 @@ class Delivery:
     async def _drain_lane(
         self, lane: Lane, address: str | None, batch: int, outcome: Outcome
     ) -> None:
+        slots = self._slots.setdefault(lane, asyncio.Semaphore(self._concurrency))
         while True:
             async with self.database.unit_of_work() as uow:
                 claimed = await uow.outbox.claim(
@@ -183,7 +161,7 @@ class Delivery:
             by_chat: dict[str, list[ClaimedMessage]] = defaultdict(list)
             for message in claimed:
                 by_chat[message.address].append(message)
-            sends = (self._chat(lane, queue, windows.get(a)) for a, queue in by_chat.items())
+            sends = (self._chat(queue, slots, windows.get(a)) for a, queue in by_chat.items())
             # every chat finishes, even when one fails (the database went away): no send
             # goes on unseen while the next round claims again
             for results in await asyncio.gather(*sends, return_exceptions=True):
@@ -195,24 +173,21 @@ class Delivery:
                 return
 
     async def _chat(
-        self, lane: Lane, queue: list[ClaimedMessage], last_inbound: datetime | None
+        self, queue: list[ClaimedMessage], slots: asyncio.Semaphore, last_inbound: datetime | None
     ) -> list[str]:
-        """One chat's messages in order (after those of the chat already on their way in
-        this lane); what the platform said of them is recorded together, in one
-        transaction, once the chat's last one is sent."""
-        slots = self._slots.setdefault(lane, asyncio.Semaphore(self._concurrency))
+        """One chat's messages in order; what the platform said of them is recorded
+        together, in one transaction, once the chat's last one is sent."""
         results: list[str] = []
         answers: list[Answered] = []
-        async with self._in_order.hold((lane, queue[0].address)):
-            for message in queue:
-                async with slots:
-                    outcome = await self._deliver(message, last_inbound)
-                if isinstance(outcome, Answered):
-                    answers.append(outcome)
-                else:
-                    results.append(outcome)
-            if answers:
-                results += await self._record_patiently(answers)
+        for message in queue:
+            async with slots:
+                outcome = await self._deliver(message, last_inbound)
+            if isinstance(outcome, Answered):
+                answers.append(outcome)
+            else:
+                results.append(outcome)
+        if answers:
+            results += await self._record_patiently(answers)
         return results
 
     async def _deliver(

@@ -28,7 +28,6 @@ from flows.step import (
     Steps,
 )
 from storage.conversations import ConcurrencyConflict
-from storage.outbox import ClaimedMessage
 from storage.tables import ChannelAccount, Person
 from storage.unit_of_work import Database, UnitOfWork
 
@@ -43,8 +42,6 @@ class Handled:
     duplicate: bool = False
     person_id: int | None = None
     replies: tuple[Reply, ...] = ()
-    claimed: tuple[ClaimedMessage, ...] = ()  # the replies, when claimed to be sent now
-    queued: int = 0  # messages left for the delivery worker to claim
 
 
 class ConversationEngine:
@@ -62,15 +59,13 @@ class ConversationEngine:
         self.notifier = Notifier(self.settings, self.clock)
         self._locks = KeyedLocks()
 
-    async def handle(self, incoming: Incoming, claim: timedelta | None = None) -> Handled:
-        """Handle one message; replies are written to the outbox, not sent. With `claim`
-        (a running delivery worker's lease), replies to a chat with nothing else waiting
-        are written claimed for that long, and returned to be sent at once."""
+    async def handle(self, incoming: Incoming) -> Handled:
+        """Handle one message; replies are queued in the outbox, not sent."""
         async with self._locks.hold((incoming.channel, incoming.external_id)):
             for _attempt in range(MAX_CONFLICT_RETRIES):
                 try:
                     async with self.database.unit_of_work() as uow:
-                        return await self._handle(uow, incoming, claim)
+                        return await self._handle(uow, incoming)
                 except ConcurrencyConflict:
                     # the same person wrote from another channel or process meanwhile
                     log.info(
@@ -80,9 +75,7 @@ class ConversationEngine:
                     )
             raise ConcurrencyConflict(incoming.external_id)
 
-    async def _handle(
-        self, uow: UnitOfWork, incoming: Incoming, claim: timedelta | None
-    ) -> Handled:
+    async def _handle(self, uow: UnitOfWork, incoming: Incoming) -> Handled:
         if incoming.inbound_id and not await uow.inbound.first_time(
             incoming.channel, incoming.inbound_id
         ):
@@ -112,25 +105,12 @@ class ConversationEngine:
         if not ctx.erased:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
             await uow.conversations.save(ctx.conversation)
-        rows = [
-            self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased) for r in replies
-        ]
-        claimed: list[ClaimedMessage] = []
-        chat = (ctx.account.channel, ctx.account.external_id)
-        if rows and claim is not None and await uow.outbox.chat_idle(*chat):
-            # the worker's own claim would be a transaction more for every message
-            claimed = await uow.outbox.add_claimed(rows, now + claim)
-        else:
-            await uow.outbox.add_rows(rows)
-        queued = len(rows) - len(claimed)
-        for note in ctx.notifications:
-            queued += await self.notifier.queue(uow, note.person_id, note.reply)
-        return Handled(
-            person_id=None if ctx.erased else person.id,
-            replies=tuple(replies),
-            claimed=tuple(claimed),
-            queued=queued,
+        await uow.outbox.add_rows(
+            [self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased) for r in replies]
         )
+        for note in ctx.notifications:
+            await self.notifier.queue(uow, note.person_id, note.reply)
+        return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
     async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> tuple[Person, ChannelAccount]:
         known = await uow.people.with_account(incoming.channel, incoming.external_id)

@@ -54,16 +54,6 @@ _CLAIMED = [_table.c[name] for name in ClaimedMessage.__dataclass_fields__]
 
 
 _INSERT = insert(_table)
-_INSERT_RETURNING_ID = insert(_table).returning(_table.c.id, sort_by_parameter_order=True)
-_NEWEST_STATUS = (
-    select(_table.c.status)
-    .where(
-        _table.c.channel == bindparam("idle_channel"),
-        _table.c.address == bindparam("idle_address"),
-    )
-    .order_by(_table.c.id.desc())
-    .limit(1)
-)
 _MARK_SENT = (
     update(_table)
     .where(_table.c.id == bindparam("sent_id"))
@@ -117,30 +107,6 @@ class OutboxRepository:
         if rows:
             connection = await self.session.connection()
             await connection.execute(_INSERT, list(rows))
-
-    async def add_claimed(
-        self, rows: Sequence[OutboxRow], claimed_until: datetime
-    ) -> list[ClaimedMessage]:
-        """Write messages already claimed by whoever writes them, to be sent at once: a
-        person's replies, by the process that answered. Should it die first, they are
-        claimed again when `claimed_until` has passed, like any claim."""
-        claimed = [row | {"status": "sending", "attempts": 1} for row in rows]
-        for row in claimed:
-            row["claimed_until"] = claimed_until
-        connection = await self.session.connection()
-        ids = (await connection.execute(_INSERT_RETURNING_ID, claimed)).scalars().all()
-        fields = ClaimedMessage.__dataclass_fields__
-        return [
-            ClaimedMessage(**{name: row[name] for name in fields if name != "id"}, id=id_)
-            for row, id_ in zip(claimed, ids, strict=True)
-        ]
-
-    async def chat_idle(self, channel: str, address: str) -> bool:
-        """Whether nothing waits to be sent to this chat (its newest message went)."""
-        connection = await self.session.connection()
-        params = {"idle_channel": channel, "idle_address": address}
-        status = (await connection.execute(_NEWEST_STATUS, params)).scalar()
-        return status not in ("queued", "sending")
 
     async def claim(
         self,
