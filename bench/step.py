@@ -281,6 +281,7 @@ async def main() -> None:
             ),
         )
     )
+    print()
     bare = {label.split()[1]: r for label, r in rows if label.startswith("bare")}
     for label, r in rows:
         if label.startswith("cisono"):
