@@ -81,7 +81,7 @@ class ConversationEngine:
         ):
             return Handled(duplicate=True)
         now = self.clock.now()
-        person, account = await self._identify(uow, incoming)
+        person, account, roles = await self._identify(uow, incoming)
         last = account.last_inbound_at
         if last is None or not timedelta(0) <= now - last < INBOUND_STAMP:
             # for the WhatsApp window (24 h) and the channel used last, a minute's
@@ -98,9 +98,8 @@ class ConversationEngine:
             incoming=incoming,
             settings=self.settings,
             now=now,
-            roles={},
+            roles=roles,
         )
-        await ctx.reload_roles()
         replies = await self._respond(ctx)
         if not ctx.erased:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
@@ -112,7 +111,10 @@ class ConversationEngine:
             await self.notifier.queue(uow, note.person_id, note.reply)
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
-    async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> tuple[Person, ChannelAccount]:
+    async def _identify(
+        self, uow: UnitOfWork, incoming: Incoming
+    ) -> tuple[Person, ChannelAccount, dict[str, str]]:
+        """The person, the account and the person's roles."""
         known = await uow.people.with_account(incoming.channel, incoming.external_id)
         if known is not None:
             return known
@@ -123,7 +125,7 @@ class ConversationEngine:
             person = await uow.people.add(Person())  # only the chat id until consent
         assert person.id is not None
         account = await uow.people.add_account(person.id, incoming.channel, incoming.external_id)
-        return person, account
+        return person, account, await uow.people.role_statuses(person.id)
 
     async def _respond(self, ctx: Context) -> list[Reply]:
         command = global_command(ctx.incoming.text, ctx.incoming.choice)

@@ -19,8 +19,9 @@ _ROLE_STATUSES = sa_select(_roles.c.role, _roles.c.status).where(
     _roles.c.person_id == bindparam("roles_person_id")
 )
 _WITH_ACCOUNT = (
-    select(Person, ChannelAccount)
+    select(Person, ChannelAccount, col(PersonRole.role), col(PersonRole.status))
     .join(ChannelAccount, col(ChannelAccount.person_id) == col(Person.id))
+    .outerjoin(PersonRole, col(PersonRole.person_id) == col(Person.id))
     .where(
         col(ChannelAccount.channel) == bindparam("account_channel"),
         col(ChannelAccount.external_id) == bindparam("account_external_id"),
@@ -58,11 +59,15 @@ class PeopleRepository:
 
     async def with_account(
         self, channel: str, external_id: str
-    ) -> tuple[Person, ChannelAccount] | None:
-        """The person writing from this chat, with the account, in one query."""
+    ) -> tuple[Person, ChannelAccount, dict[str, str]] | None:
+        """The person writing from this chat, with the account and the person's roles
+        (as `role_statuses` gives them), in one query: it runs for every message."""
         params = {"account_channel": channel, "account_external_id": external_id}
-        row = (await self.session.exec(_WITH_ACCOUNT, params=params)).first()
-        return (row[0], row[1]) if row is not None else None
+        rows = (await self.session.exec(_WITH_ACCOUNT, params=params)).all()
+        if not rows:
+            return None
+        person, account = rows[0][0], rows[0][1]
+        return person, account, {role: status for _, _, role, status in rows if role}
 
     async def last_inbound(
         self, channel: str, external_ids: Collection[str]
