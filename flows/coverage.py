@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flows.messages import Choice, Key, Reply, msg
+from flows.my_shifts import CHECK_IN_EARLY
 from flows.shift_admin import MARKABLE, MARKS, ShiftRefused, cancel_shift, mark_attendance
 from flows.shift_form import begin, values_of
-from flows.shifts import ATTENDANCE, CHECK_IN_EARLY, shift_params
+from flows.shifts import ATTENDANCE, shift_params
 from flows.step import BACK, BACK_CHOICE, Answer, Context, Next, Question, Step
 
 LISTED = 15
