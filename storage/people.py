@@ -14,7 +14,7 @@ from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Per
 
 ROLES = ("family", "volunteer", "member", "coordinator")
 _roles = SQLModel.metadata.tables[PersonRole.__tablename__]
-# built once: both are read for every message
+# built once: the second runs for every message, the first after a role changes
 _ROLE_STATUSES = sa_select(_roles.c.role, _roles.c.status).where(
     _roles.c.person_id == bindparam("roles_person_id")
 )
@@ -100,8 +100,8 @@ class PeopleRepository:
         return result.all()
 
     async def role_statuses(self, person_id: int) -> dict[str, str]:
-        """Each role the person has, with its status ("active", "pending"); read on
-        every message, so without building ORM objects."""
+        """Each role the person has, with its status ("active", "pending"), read again
+        after a step granted one (a message's first read comes with `with_account`)."""
         await self.session.flush()  # what an ORM query would autoflush
         connection = await self.session.connection()
         rows = await connection.execute(_ROLE_STATUSES, {"roles_person_id": person_id})
