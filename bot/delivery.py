@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DBAPIError
-
-from bot.delivery_reports import DeliveryReports, flag_account
+from bot.delivery_outcomes import Answered, Outcomes
+from bot.delivery_reports import DeliveryReports
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimits
 from bot.rendering import Rendered, render_reply
@@ -25,31 +24,19 @@ from flows.config import Clock, SystemClock
 from flows.messages import Reply
 from flows.timing import QuietHours
 from storage.outbox import DEFAULT_LEASE, REMINDER, ClaimedMessage
-from storage.unit_of_work import Database, UnitOfWork
+from storage.unit_of_work import Database
 
 log = logging.getLogger(__name__)
 WHATSAPP = "whatsapp"
-MAX_ATTEMPTS = 8
 IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
 NO_EDITS = "live message: the channel cannot edit messages"
 SUPERSEDED = "live message: a newer one replaces it"
-RECORD_PATIENCE = 600.0  # seconds a sent message's outcome waits for the database to return
 
 
 @dataclass(frozen=True)
 class Lane:
     channel: str
     bulk: bool  # reminders and broadcasts; else replies and notifications
-
-
-@dataclass(frozen=True)
-class Answered:
-    """A message the platform has answered for (sent, or refused), to be recorded."""
-
-    message_id: int
-    channel: str
-    provider_id: str | None
-    error: SendError | None
 
 
 @dataclass
@@ -64,10 +51,6 @@ class Outcome:
     def add(self, result: str) -> None:
         if result in ("sent", "retried", "failed", "rerouted", "deferred", "skipped"):
             setattr(self, result, getattr(self, result) + 1)
-
-
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(2 ** (attempts - 1), 300))
 
 
 class Delivery:
@@ -93,6 +76,7 @@ class Delivery:
             database, templates or Templates(), self.channels, self.metrics, self.poke
         )
         self.reports = DeliveryReports(database, self.clock, self.poke)
+        self.outcomes = Outcomes(database, self.clock, self.metrics)
         self.quiet = quiet
         self.lease = lease  # a claim left by a dead sender is taken again after this
         self._concurrency = concurrency
@@ -187,7 +171,7 @@ class Delivery:
             else:
                 results.append(outcome)
         if answers:
-            results += await self._record_patiently(answers)
+            results += await self.outcomes.record(answers)
         return results
 
     async def _deliver(
@@ -228,22 +212,6 @@ class Delivery:
             self.metrics.send_seconds.labels(message.channel).observe(time.monotonic() - started)
         return Answered(message.id, message.channel, provider_id, error)
 
-    async def _record_patiently(self, answers: list[Answered]) -> list[str]:
-        """Record what the platform said; while the database is away (restarting, failing
-        over) wait for it: a message sent and not recorded would go again after its lease."""
-        pause, waited = 0.2, 0.0
-        while True:
-            try:
-                async with self.database.unit_of_work() as uow:
-                    return await self._record(uow, answers)
-            except (DBAPIError, OSError) as problem:
-                if waited >= RECORD_PATIENCE:
-                    raise
-                ids = [a.message_id for a in answers]
-                log.warning("messages %s: outcome not recorded yet (%r)", ids, problem)
-            await asyncio.sleep(pause)
-            waited, pause = waited + pause, min(pause * 2, 5.0)
-
     async def _live(
         self, message: ClaimedMessage, channel: Channel | None
     ) -> tuple[bool, str | None]:
@@ -280,28 +248,3 @@ class Delivery:
         now = self.clock.now()
         release = self.quiet.release(now, message.timezone)
         return release if release > now else None
-
-    async def _record(self, uow: UnitOfWork, answers: list[Answered]) -> list[str]:
-        sent = [(a.message_id, a.provider_id) for a in answers if a.error is None]
-        await uow.outbox.mark_sent(sent, self.clock.now())  # one statement for them all
-        for answer in answers:
-            if answer.error is None:
-                self.metrics.sent.labels(answer.channel).inc()
-        refused = [(a.message_id, a.error) for a in answers if a.error is not None]
-        return ["sent"] * len(sent) + [await self._record_refusal(uow, *r) for r in refused]
-
-    async def _record_refusal(self, uow: UnitOfWork, message_id: int, error: SendError) -> str:
-        row = await uow.outbox.get(message_id)
-        assert row is not None
-        now = self.clock.now()
-        if error.unreachable or error.opted_out:
-            await flag_account(uow, row, now, opted_out=error.opted_out)
-        if error.permanent or row.attempts >= MAX_ATTEMPTS:
-            log.warning("message %s failed for good: %s", row.id, error.reason)
-            await uow.outbox.mark_failed(row, error.reason)
-            self.metrics.failed.labels(row.channel).inc()
-            return "failed"
-        wait = timedelta(seconds=error.retry_after) if error.retry_after else backoff(row.attempts)
-        await uow.outbox.retry_at(row, now + wait, error.reason)
-        self.metrics.retried.labels(row.channel).inc()
-        return "retried"

@@ -28,7 +28,8 @@ from flows.step import (
     Steps,
 )
 from storage.conversations import ConcurrencyConflict
-from storage.tables import ChannelAccount, Person
+from storage.people import Writer
+from storage.tables import Person
 from storage.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class ConversationEngine:
         ):
             return Handled(duplicate=True)
         now = self.clock.now()
-        person, account, roles = await self._identify(uow, incoming)
+        writer = await self._identify(uow, incoming)
+        person, account = writer.person, writer.account
         last = account.last_inbound_at
         if last is None or not timedelta(0) <= now - last < INBOUND_STAMP:
             # for the WhatsApp window (24 h) and the channel used last, a minute's
@@ -94,11 +96,11 @@ class ConversationEngine:
             uow=uow,
             person=person,
             account=account,
-            conversation=await uow.conversations.load(person.id),
+            conversation=writer.conversation,
             incoming=incoming,
             settings=self.settings,
             now=now,
-            roles=roles,
+            roles=writer.roles,
         )
         replies = await self._respond(ctx)
         if not ctx.erased:
@@ -111,11 +113,9 @@ class ConversationEngine:
             await self.notifier.queue(uow, note.person_id, note.reply)
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
-    async def _identify(
-        self, uow: UnitOfWork, incoming: Incoming
-    ) -> tuple[Person, ChannelAccount, dict[str, str]]:
-        """The person, the account and the person's roles."""
-        known = await uow.people.with_account(incoming.channel, incoming.external_id)
+    async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> Writer:
+        """The person, the account, the person's roles and the conversation."""
+        known = await uow.people.writing(incoming.channel, incoming.external_id)
         if known is not None:
             return known
         # Someone the cooperative registered already (member registry, a coordinator
@@ -125,7 +125,8 @@ class ConversationEngine:
             person = await uow.people.add(Person())  # only the chat id until consent
         assert person.id is not None
         account = await uow.people.add_account(person.id, incoming.channel, incoming.external_id)
-        return person, account, await uow.people.role_statuses(person.id)
+        roles = await uow.people.role_statuses(person.id)
+        return Writer(person, account, roles, await uow.conversations.load(person.id))
 
     async def _respond(self, ctx: Context) -> list[Reply]:
         command = global_command(ctx.incoming.text, ctx.incoming.choice)

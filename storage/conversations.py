@@ -25,12 +25,25 @@ class Conversation:
     history: list[str] = field(default_factory=list)
     version: int | None = None  # None: not saved yet
 
+    @classmethod
+    def stored(
+        cls,
+        person_id: int,
+        step: str | None,
+        data: dict[str, Any],
+        history: list[str],
+        version: int | None,
+    ) -> Conversation:
+        """From the columns of a saved conversation (none of them, if it was never saved)."""
+        if version is None:
+            return cls(person_id)
+        return cls(person_id, step, dict(data), list(history), version)
+
 
 _table = SQLModel.metadata.tables[ConversationState.__tablename__]
 # built once: the conversation is read and saved on every message
-_LOAD = select(_table.c.step, _table.c.data, _table.c.history, _table.c.version).where(
-    _table.c.person_id == bindparam("load_person_id")
-)
+STORED = (_table.c.step, _table.c.data, _table.c.history, _table.c.version)
+_LOAD = select(*STORED).where(_table.c.person_id == bindparam("load_person_id"))
 _SAVE = update(_table).where(
     _table.c.person_id == bindparam("save_person_id"),
     _table.c.version == bindparam("save_version"),
@@ -44,9 +57,7 @@ class ConversationRepository:
     async def load(self, person_id: int) -> Conversation:
         connection = await self.session.connection()
         row = (await connection.execute(_LOAD, {"load_person_id": person_id})).first()
-        if row is None:
-            return Conversation(person_id)
-        return Conversation(person_id, row.step, dict(row.data), list(row.history), row.version)
+        return Conversation.stored(person_id, *row) if row else Conversation(person_id)
 
     async def save(self, conversation: Conversation) -> None:
         """Insert or update; raise ConcurrencyConflict if the version moved meanwhile."""

@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -88,5 +93,25 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+class Session(AsyncSession):
+    """An async session that hands out its transaction's connection without a trip
+    through a greenlet each time (the repositories' Core statements ask for it on every
+    message, several times)."""
+
+    _held: tuple[object, AsyncConnection] | None = None
+
+    async def connection(self, *args: Any, **kwargs: Any) -> AsyncConnection:
+        transaction = self.sync_session.get_transaction()
+        if not args and not kwargs and self._held is not None and transaction is not None:
+            held_by, connection = self._held
+            if held_by is transaction and transaction.is_active:
+                return connection
+        connection = await super().connection(*args, **kwargs)
+        # the root transaction the connection belongs to: after a commit or a rollback
+        # the next one may be on another pooled connection
+        self._held = (self.sync_session.get_transaction(), connection)
+        return connection
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False)

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
+from storage.conversations import STORED, Conversation
 from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Person, PersonRole
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who wrote a message, and where their conversation stands."""
+
+    person: Person
+    account: ChannelAccount
+    roles: dict[str, str]  # role → status ("active" or "pending")
+    conversation: Conversation
+
 
 ROLES = ("family", "volunteer", "member", "coordinator")
 _roles = SQLModel.metadata.tables[PersonRole.__tablename__]
@@ -18,9 +33,11 @@ _roles = SQLModel.metadata.tables[PersonRole.__tablename__]
 _ROLE_STATUSES = sa_select(_roles.c.role, _roles.c.status).where(
     _roles.c.person_id == bindparam("roles_person_id")
 )
-_WITH_ACCOUNT = (
-    select(Person, ChannelAccount, col(PersonRole.role), col(PersonRole.status))
+_WRITING: Select[*tuple[Any, ...]] = (
+    # sqlmodel's own Select (its `select()` takes at most four columns) for `session.exec`
+    Select(Person, ChannelAccount, *STORED, col(PersonRole.role), col(PersonRole.status))
     .join(ChannelAccount, col(ChannelAccount.person_id) == col(Person.id))
+    .outerjoin(ConversationState, col(ConversationState.person_id) == col(Person.id))
     .outerjoin(PersonRole, col(PersonRole.person_id) == col(Person.id))
     .where(
         col(ChannelAccount.channel) == bindparam("account_channel"),
@@ -57,17 +74,18 @@ class PeopleRepository:
         )
         return result.first()
 
-    async def with_account(
-        self, channel: str, external_id: str
-    ) -> tuple[Person, ChannelAccount, dict[str, str]] | None:
-        """The person writing from this chat, with the account and the person's roles
-        (as `role_statuses` gives them), in one query: it runs for every message."""
+    async def writing(self, channel: str, external_id: str) -> Writer | None:
+        """The person writing from this chat, with the account, the person's roles (as
+        `role_statuses` gives them) and the conversation, in one query: it runs for
+        every message."""
         params = {"account_channel": channel, "account_external_id": external_id}
-        rows = (await self.session.exec(_WITH_ACCOUNT, params=params)).all()
+        rows = (await self.session.exec(_WRITING, params=params)).all()
         if not rows:
             return None
-        person, account = rows[0][0], rows[0][1]
-        return person, account, {role: status for _, _, role, status in rows if role}
+        person, account, *stored, _, _ = rows[0]
+        assert person.id is not None
+        roles = {role: status for *_, role, status in rows if role}
+        return Writer(person, account, roles, Conversation.stored(person.id, *stored))
 
     async def last_inbound(
         self, channel: str, external_ids: Collection[str]
@@ -101,7 +119,7 @@ class PeopleRepository:
 
     async def role_statuses(self, person_id: int) -> dict[str, str]:
         """Each role the person has, with its status ("active", "pending"), read again
-        after a step granted one (a message's first read comes with `with_account`)."""
+        after a step granted one (a message's first read comes with `writing`)."""
         await self.session.flush()  # what an ORM query would autoflush
         connection = await self.session.connection()
         rows = await connection.execute(_ROLE_STATUSES, {"roles_person_id": person_id})
