@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,23 +24,41 @@ from storage.requests import RequestRepository
 from storage.shifts import ShiftRepository
 from storage.workers import WorkerRepository
 
+R = TypeVar("R")
+
+
+class _Repository(Generic[R]):
+    """A repository of the unit of work, made when first used (a message's step needs
+    three or four of the twelve), then kept in the instance."""
+
+    def __init__(self, make: Callable[[AsyncSession], R]) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, uow: UnitOfWork, owner: type) -> R:
+        repository = self.make(uow.session)
+        uow.__dict__[self.name] = repository  # found before this descriptor from now on
+        return repository
+
 
 class UnitOfWork:
     """Everything done inside `async with` is committed together, or not at all."""
 
     session: AsyncSession
-    people: PeopleRepository
-    conversations: ConversationRepository
-    outbox: OutboxRepository
-    inbound: InboundRepository
-    audit: AuditLog
-    requests: RequestRepository
-    shifts: ShiftRepository
-    reminders: ReminderRepository
-    broadcasts: BroadcastRepository
-    members: MemberRepository
-    assemblies: AssemblyRepository
-    workers: WorkerRepository
+    people = _Repository(PeopleRepository)
+    conversations = _Repository(ConversationRepository)
+    outbox = _Repository(OutboxRepository)
+    inbound = _Repository(InboundRepository)
+    audit = _Repository(AuditLog)
+    requests = _Repository(RequestRepository)
+    shifts = _Repository(ShiftRepository)
+    reminders = _Repository(ReminderRepository)
+    broadcasts = _Repository(BroadcastRepository)
+    members = _Repository(MemberRepository)
+    assemblies = _Repository(AssemblyRepository)
+    workers = _Repository(WorkerRepository)
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
@@ -51,18 +70,6 @@ class UnitOfWork:
         if self._writer is not None:
             await self._writer.acquire()
         self.session = self._sessions()
-        self.people = PeopleRepository(self.session)
-        self.conversations = ConversationRepository(self.session)
-        self.outbox = OutboxRepository(self.session)
-        self.inbound = InboundRepository(self.session)
-        self.audit = AuditLog(self.session)
-        self.requests = RequestRepository(self.session)
-        self.shifts = ShiftRepository(self.session)
-        self.reminders = ReminderRepository(self.session)
-        self.broadcasts = BroadcastRepository(self.session)
-        self.members = MemberRepository(self.session)
-        self.assemblies = AssemblyRepository(self.session)
-        self.workers = WorkerRepository(self.session)
         return self
 
     async def __aexit__(
