@@ -48,7 +48,8 @@ class Outcomes:
         self._writer: asyncio.Task[None] | None = None
 
     async def record(self, answers: list[Answered]) -> list[str]:
-        """Record one chat's answers; the result of each ("sent", "retried", "failed")."""
+        """Record one chat's answers; the result of each ("sent", "retried", "failed",
+        "skipped")."""
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._waiting.append((answers, future))
         if self._writer is None or self._writer.done():
