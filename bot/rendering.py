@@ -52,7 +52,9 @@ def split_text(text: str, limit: int) -> list[str]:
 
 def render_reply(reply: Reply, locale: str, timezone: str) -> Rendered:
     return Rendered(
-        text=render(locale, reply.key, reply.params, timezone),
+        text="\n\n".join(
+            render(locale, said.key, said.params, timezone) for said in (*reply.lead, reply)
+        ),
         choices=tuple(
             RenderedChoice(c.id, render(locale, c.label, c.params, timezone)) for c in reply.choices
         ),

@@ -11,7 +11,7 @@ from flows import access
 from flows.config import Clock, FlowSettings, SystemClock
 from flows.incoming import Incoming
 from flows.matching import global_command, match_choice
-from flows.messages import Reply, msg
+from flows.messages import Reply, joined, msg
 from flows.notify import Notifier
 from flows.onboarding import next_sign_up_step
 from flows.ordering import KeyedLocks
@@ -107,7 +107,10 @@ class ConversationEngine:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
             await uow.conversations.save(ctx.conversation)
         await uow.outbox.add_rows(
-            [self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased) for r in replies]
+            [
+                self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased)
+                for r in joined(replies)  # one message per turn, where one can show it all
+            ]
         )
         for note in ctx.notifications:
             await self.notifier.queue(uow, note.person_id, note.reply)

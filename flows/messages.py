@@ -5,8 +5,8 @@ Rendering into words happens later, per locale and per channel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,14 @@ class Reply:
     # a live message: it replaces the earlier one with this tag in the chat where the
     # channel can edit messages, and is not sent at all where it cannot
     replaces: str | None = None
+    # what is said just before, in the same message: one notification and one send
+    # (and one Twilio fee) instead of several; see `joined`
+    lead: tuple[Reply, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """Only words: nothing that must end a message of its own."""
+        return not (self.choices or self.attachment or self.request_contact or self.replaces)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"key": self.key, "params": _encode(self.params)}
@@ -78,6 +86,8 @@ class Reply:
             body["request_contact"] = True
         if self.replaces is not None:
             body["replaces"] = self.replaces
+        if self.lead:
+            body["lead"] = [r.to_json() for r in self.lead]
         return body
 
     @classmethod
@@ -93,7 +103,31 @@ class Reply:
             attachment=Attachment(**attachment) if attachment else None,
             request_contact=bool(body.get("request_contact", False)),
             replaces=body.get("replaces"),
+            lead=tuple(cls.from_json(r) for r in body.get("lead", [])),
         )
+
+
+def joined(replies: Sequence[Reply]) -> list[Reply]:
+    """One turn's replies in as few messages as show them the same: words go in front of
+    the message that follows them; a file or a live message stays a message of its own."""
+    messages: list[Reply] = []
+    words: list[Reply] = []
+    for reply in replies:
+        if reply.attachment is None and reply.replaces is None:
+            if words or reply.lead:
+                reply = replace(reply, lead=(*words, *reply.lead))
+            if reply.plain:
+                words = [*reply.lead, replace(reply, lead=())]
+                continue
+            messages.append(reply)
+        else:
+            if words:
+                messages.append(replace(words[-1], lead=tuple(words[:-1])))
+            messages.append(reply)
+        words = []
+    if words:
+        messages.append(replace(words[-1], lead=tuple(words[:-1])))
+    return messages
 
 
 _DATETIME, _KEY, _COUNT = "$datetime", "$key", "$count"

@@ -57,11 +57,12 @@ async def personal_data(ctx: Context) -> dict[str, Any]:
             {
                 "at": m.created_at.isoformat(),
                 "channel": m.channel,
-                "message": m.body.get("key"),
-                "params": m.body.get("params"),
+                "message": said.get("key"),
+                "params": said.get("params"),
                 "status": m.status,
             }
             for m in messages
+            for said in (*m.body.get("lead", ()), m.body)  # what one message said, in order
         ],
         "activity": [{"at": e.at.isoformat(), "action": e.action} for e in audit],
     }

@@ -24,8 +24,8 @@ async def test_two_messages_from_the_same_person_at_once_are_handled_in_order(
 
     texts = [m.text for m in person.unread()]
     assert "Sei d'accordo?" in texts[0]
-    assert "Grazie!" in texts[1]
-    assert "Come ti chiami?" in texts[2]
+    assert texts[1].startswith("Grazie!")
+    assert "Come ti chiami?" in texts[1]
 
 
 async def test_two_workers_on_one_database_never_lose_an_update(
