@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.sqlite_inline import inline_connector
+from storage.sqlite_inline import InlineConnection, inline_connector
 
 DEFAULT_URL = "sqlite:///cisono.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+BEGIN = "BEGIN IMMEDIATE"
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
@@ -88,7 +89,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     def _begin_immediate(connection: Any) -> None:
         # A deferred transaction that later writes fails at once with SQLITE_BUSY
         # when another writer got in first; IMMEDIATE waits for the busy timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        inline = connection.connection.driver_connection
+        if not (isinstance(inline, InlineConnection) and inline.begin_now(BEGIN)):
+            connection.exec_driver_sql(BEGIN)  # waits on a thread when it must
 
     return engine
 

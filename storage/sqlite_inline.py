@@ -53,16 +53,8 @@ class InlineCursor:
     async def _begin(self, sql: str) -> None:
         """Begin at once if no other process is writing; else wait for it on a thread
         (up to the busy timeout), so that the event loop goes on meanwhile."""
-        self._cursor.execute("PRAGMA busy_timeout=0")
-        try:
-            self._cursor.execute(sql)
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error):
-                raise
-        finally:
-            self._cursor.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-        await asyncio.to_thread(self._cursor.execute, sql)
+        if not _begin_now(self._cursor, sql, self._busy_timeout_ms):
+            await asyncio.to_thread(self._cursor.execute, sql)
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Self:
         self._cursor.executemany(sql, parameters)
@@ -104,6 +96,20 @@ class InlineCursor:
         self._cursor.arraysize = value
 
 
+def _begin_now(cursor: sqlite3.Cursor, sql: str, busy_timeout_ms: int) -> bool:
+    """Run `sql` (a BEGIN) unless another process holds the write lock: False then."""
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        cursor.execute(sql)
+        return True
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        return False
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+
+
 class InlineConnection:
     def __init__(self, connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
         self._conn: sqlite3.Connection | None = connection
@@ -126,6 +132,16 @@ class InlineConnection:
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._open().cursor(), self._busy_timeout_ms)
+
+    def begin_now(self, sql: str) -> bool:
+        """`sql` (a BEGIN) run at once, without SQLAlchemy's statement machinery (it
+        runs for every transaction); False when another process holds the write lock,
+        and the caller waits through a cursor's `execute`."""
+        cursor = self._open().cursor()
+        try:
+            return _begin_now(cursor, sql, self._busy_timeout_ms)
+        finally:
+            cursor.close()
 
     async def commit(self) -> None:
         self._open().commit()
