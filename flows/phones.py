@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
+@lru_cache(maxsize=4096)  # every WhatsApp and SMS message: the same senders, again and again
 def normalize_phone(raw: str, region: str = "IT") -> str | None:
     """`+39 333 111 2222`, `3331112222` or Telegram's `393331112222` → `+393331112222`."""
     cleaned = raw.strip().removeprefix("whatsapp:").strip()
