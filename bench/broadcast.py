@@ -62,11 +62,11 @@ async def recipients(database: Database, chats: list[int], numbers: list[str]) -
 
 
 async def chatter(fake: TimedTelegram, chat_id: int, chat: Chat, think: float) -> None:
-    """Sign up, then ask for help at the language question (two replies) again and again."""
+    """Sign up, then ask for help at the language question (one reply) again and again."""
     await fake.user_sends_text(chat_id, "ciao")
     await fake.wait_for(lambda: len(fake.arrivals[chat_id]) >= 1, timeout=60)
     while not chat.stop.is_set():
-        wanted = len(fake.arrivals[chat_id]) + 2
+        wanted = len(fake.arrivals[chat_id]) + 1
         sent = time.time()
         await fake.user_sends_text(chat_id, "aiuto")
         await fake.wait_for(lambda w=wanted: len(fake.arrivals[chat_id]) >= w, timeout=60)
