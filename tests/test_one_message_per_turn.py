@@ -4,6 +4,11 @@ of its own."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bot.app import App
 from bot.rendering import render_reply
 from flows.messages import Attachment, Choice, Reply, joined
@@ -65,3 +70,18 @@ def test_words_after_a_question_are_a_message_after_it():
 def test_what_was_said_in_front_survives_the_outbox():
     (message,) = joined([THANKS, QUESTION])
     assert Reply.from_json(message.to_json()) == message
+
+
+def said(messages: list[Reply]) -> list[Reply]:
+    """What the messages say, in the order a reader reads it."""
+    return [r for m in messages for r in (*m.lead, replace(m, lead=()))]
+
+
+@given(st.lists(st.sampled_from([THANKS, SORRY, QUESTION, FILE, LIVE]), max_size=8))
+def test_nothing_said_is_lost_or_moved_and_only_words_are_joined(replies: list[Reply]):
+    messages = joined(replies)
+    assert said(messages) == replies
+    for message in messages:
+        assert all(r.plain for r in message.lead)  # buttons, files, live tags end a message
+        assert not message.lead or (message.attachment is None and message.replaces is None)
+    assert len(messages) == len(joined(messages))  # joining again changes nothing
