@@ -79,10 +79,6 @@ class Runner:
             asyncio.create_task(self.app.delivery.run(self.stopping), name="delivery")
         )
         self.app.scheduler.start()
-        # What start-up made (the libraries' modules and models: most of the heap) lives
-        # as long as the process; the collector need not walk it again at every sweep.
-        gc.collect()
-        gc.freeze()
 
     @property
     def port(self) -> int:
@@ -108,6 +104,10 @@ class Runner:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
         await self.start()
+        # The process's start-up (the libraries' modules and models: most of the heap)
+        # lives as long as the process; the collector need not walk it at every sweep.
+        gc.collect()
+        gc.freeze()
         log.warning("cisono is running on http://%s:%s", self.settings.http_host, self.port)
         if not self.channels:
             log.warning(

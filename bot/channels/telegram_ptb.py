@@ -39,7 +39,7 @@ class PtbApi:
         self._in_flight = asyncio.Semaphore(IN_FLIGHT)
 
     async def open(self) -> None:
-        # few connections: httpx's pool slows down with many requests in flight
+        # few connections (see IN_FLIGHT); the rest are for callback answers
         self.bot = Bot(
             self._token,
             base_url=f"{self._api_url}/bot",
