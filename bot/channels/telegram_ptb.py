@@ -76,19 +76,16 @@ class PtbApi:
         await self._bot().delete_webhook()
 
     async def send_part(self, chat_id: int, part: Part) -> int:
-        async with self._in_flight:
-            return await self._send_part(chat_id, part)
-
-    async def _send_part(self, chat_id: int, part: Part) -> int:
         bot = self._bot()
         try:
-            if part.document is not None:
-                document = InputFile(
-                    part.document.content.encode(), filename=part.document.filename
-                )
-                sent = await bot.send_document(chat_id, document, caption=part.text)
-            else:
-                sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
+            async with self._in_flight:
+                if part.document is not None:
+                    document = InputFile(
+                        part.document.content.encode(), filename=part.document.filename
+                    )
+                    sent = await bot.send_document(chat_id, document, caption=part.text)
+                else:
+                    sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
         except TelegramError as error:
             raise _send_error(error) from error
         return sent.message_id
