@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.channels.twilio import retry_after
 from bot.runner import Runner
 from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE
 from flows.messages import Reply
@@ -17,9 +19,13 @@ from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
 from tests.platforms import account, outbox, people, running, settings_for, settled
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 MARIA = "+393331112222"
 WA_MARIA = f"whatsapp:{MARIA}"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the engine is tried on every backend elsewhere
 
 
 @pytest.fixture
@@ -150,6 +156,37 @@ async def test_429_and_500_are_retried(bot: Runner, twilio: FakeTwilio):
     assert "Sei d'accordo?" in bodies[-1]
     rows = await outbox(bot.app.database)
     assert [r.attempts for r in rows] == [2, 2]
+
+
+async def test_twilio_s_retry_after_is_waited_out(bot: Runner, twilio: FakeTwilio):
+    """Twilio asks for 2 s after a 429: the reply waits that long, not the 1 s backoff."""
+    await says(twilio, bot, "ciao")
+    twilio.fail_next(429, retry_after=2)
+    started = time.monotonic()
+    bodies = await says(twilio, bot, "1")
+    assert time.monotonic() - started >= 2
+    assert "Sei d'accordo?" in bodies[-1]
+    assert [r.attempts for r in await outbox(bot.app.database)] == [1, 2]
+    assert twilio.rejected[-1]["status"] == 429
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("Tue, 01 Dec 2026 10:00:30 GMT", 30.0),
+        ("Tue, 01 Dec 2026 09:59:00 GMT", None),  # already past
+        ("0", None),
+        ("-4", None),
+        ("soon", None),
+        ("nan", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_dates(header: str | None, seconds: float | None):
+    assert retry_after(header, now=datetime(2026, 12, 1, 10, 0, tzinfo=UTC)) == seconds
 
 
 async def outside_the_window(runner: Runner, twilio: FakeTwilio) -> None:
