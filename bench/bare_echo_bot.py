@@ -1,6 +1,6 @@
 """A bare echo bot (no database, one message back per message): the ceiling.
 
-python bench/bare_echo_bot.py aiogram|ptb   (TELEGRAM_BOT_TOKEN, TELEGRAM_API_URL set)
+python bench/bare_echo_bot.py aiogram|ptb|ptb-aiohttp   (TELEGRAM_BOT_TOKEN, TELEGRAM_API_URL set)
 python bench/bare_echo_bot.py twilio PORT   (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
                                              TWILIO_API_URL set)
 
@@ -34,21 +34,25 @@ async def aiogram_echo(token: str, api: str) -> None:
     await dispatcher.start_polling(bot, handle_signals=True, tasks_concurrency_limit=64)
 
 
-def ptb_echo(token: str, api: str) -> None:
+def ptb_echo(token: str, api: str, over_aiohttp: bool) -> None:
+    """PTB's own Application; `over_aiohttp`: its calls through Ci sono's AiohttpRequest,
+    as Ci sono's python-telegram-bot driver makes them, instead of PTB's default httpx."""
     from telegram import Update
     from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+    from bot.channels.ptb_aiohttp import AiohttpRequest
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
         await update.message.reply_text(update.message.text or "?")
 
-    application = (
-        Application.builder()
-        .token(token)
-        .base_url(f"{api}/bot")
-        .base_file_url(f"{api}/file/bot")
-        .build()
+    builder = (
+        Application.builder().token(token).base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
     )
+    if over_aiohttp:
+        builder = builder.request(AiohttpRequest(16, read_timeout=5.0))
+        builder = builder.get_updates_request(AiohttpRequest(1, read_timeout=5.0))
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, echo))
     application.run_polling()
 
@@ -101,4 +105,4 @@ if __name__ == "__main__":
         if driver == "aiogram":
             asyncio.run(aiogram_echo(token, api))
         else:
-            ptb_echo(token, api)
+            ptb_echo(token, api, over_aiohttp=driver == "ptb-aiohttp")

@@ -186,12 +186,16 @@ def cisono(label: str, url: str, envs: list[dict[str, str]], ports: list[int]) -
 
 
 async def run_telegram(driver: str, args: argparse.Namespace, rows: list[Any]) -> None:
-    bare = FakeTelegram()
-    await bare.start()
-    env = {"TELEGRAM_BOT_TOKEN": bare.token, "TELEGRAM_API_URL": bare.url}
-    bot = Bot(f"bare {driver} echo", False, [[PYTHON, "bench/bare_echo_bot.py", driver]], [env])
-    await record(rows, bot, telegram_chats(bare, []), args)
-    await bare.stop()
+    # python-telegram-bot's echo also over the transport Ci sono's driver uses
+    for echo in [driver] + (["ptb-aiohttp"] if driver == "ptb" else []):
+        bare = FakeTelegram()
+        await bare.start()
+        env = {"TELEGRAM_BOT_TOKEN": bare.token, "TELEGRAM_API_URL": bare.url}
+        command = [[PYTHON, "bench/bare_echo_bot.py", echo]]
+        await record(
+            rows, Bot(f"bare {echo} echo", False, command, [env]), telegram_chats(bare, []), args
+        )
+        await bare.stop()
     shapes = [("polling", 1)] + [("webhook", n) for n in args.process_counts]
     for mode, count in shapes:
         fake = FakeTelegram()
@@ -285,9 +289,11 @@ async def main() -> None:
     bare = {label.split()[1]: r for label, r in rows if label.startswith("bare")}
     for label, r in rows:
         if label.startswith("cisono"):
-            ceiling = bare["twilio" if "whatsapp" in label else label.split()[1]]
-            share = r["updates_per_s"] / ceiling["updates_per_s"]
-            print(f"{label}: {share:.0%} of the bare echo's updates/s")
+            kind = "twilio" if "whatsapp" in label else label.split()[1]
+            for echo in (kind, f"{kind}-aiohttp"):
+                if echo in bare:
+                    share = r["updates_per_s"] / bare[echo]["updates_per_s"]
+                    print(f"{label}: {share:.0%} of the bare {echo} echo's updates/s")
 
 
 if __name__ == "__main__":

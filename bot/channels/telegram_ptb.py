@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from datetime import timedelta
 from typing import Any
@@ -17,17 +16,13 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 
+from bot.channels.ptb_aiohttp import AiohttpRequest
 from bot.channels.telegram import ParsedUpdate, Part, from_update, unchanged
 from bot.sending import EditRefused, SendError
 
 ALLOWED_UPDATES = ["message", "callback_query"]
-# Sends and edits in flight through httpx at once. httpx's pool costs more per request
-# the more requests wait in it (shared/PERFORMANCE.md): here 4 at a time took 1.3 ms of
-# CPU a send, 16 took 2.1–2.4. Four calls of ~100 ms over the internet still make 40 a
-# second, above Telegram's 30 for a bot.
-IN_FLIGHT = 4
+CONNECTIONS = 16  # to the Bot API for sends, edits and callback answers
 GARBLED = "Invalid server response"  # PTB's error for an answer that is not JSON: transient
 
 
@@ -36,16 +31,14 @@ class PtbApi:
         self._token, self._api_url = token, api_url.rstrip("/")
         self._timeout = timeout  # seconds for a call; a slower answer is retried later
         self.bot: Bot | None = None
-        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
 
     async def open(self) -> None:
-        # few connections (see IN_FLIGHT); the rest are for callback answers
         self.bot = Bot(
             self._token,
             base_url=f"{self._api_url}/bot",
             base_file_url=f"{self._api_url}/file/bot",
-            request=HTTPXRequest(connection_pool_size=8, read_timeout=self._timeout),
-            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=40),
+            request=AiohttpRequest(CONNECTIONS, read_timeout=self._timeout),
+            get_updates_request=AiohttpRequest(1, read_timeout=40),  # plus the poll's own
         )
         await self.bot.initialize()
 
@@ -78,14 +71,13 @@ class PtbApi:
     async def send_part(self, chat_id: int, part: Part) -> int:
         bot = self._bot()
         try:
-            async with self._in_flight:
-                if part.document is not None:
-                    document = InputFile(
-                        part.document.content.encode(), filename=part.document.filename
-                    )
-                    sent = await bot.send_document(chat_id, document, caption=part.text)
-                else:
-                    sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
+            if part.document is not None:
+                document = InputFile(
+                    part.document.content.encode(), filename=part.document.filename
+                )
+                sent = await bot.send_document(chat_id, document, caption=part.text)
+            else:
+                sent = await bot.send_message(chat_id, part.text, reply_markup=_markup(part))
         except TelegramError as error:
             raise _send_error(error) from error
         return sent.message_id
@@ -93,13 +85,12 @@ class PtbApi:
     async def edit_part(self, chat_id: int, message_id: int, part: Part) -> int:
         markup = _markup(part)
         try:
-            async with self._in_flight:
-                await self._bot().edit_message_text(
-                    part.text,
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
-                )
+            await self._bot().edit_message_text(
+                part.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
         except BadRequest as error:  # a NetworkError to PTB, but not one to try again
             if not unchanged(error.message):
                 raise EditRefused(f"telegram: {error.message}") from error
