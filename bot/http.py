@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.channels.telegram import TelegramChannel
-from bot.channels.twilio import parse_inbound, signature_valid
+from bot.channels.twilio import parse_form, parse_inbound, signature_valid
 from bot.delivery import Delivery
 from flows.incoming import Incoming
 from storage.unit_of_work import Database
@@ -114,7 +114,7 @@ class WebApp:
         """The form, if its X-Twilio-Signature is right for our public address."""
         if not self.twilio_auth_token:
             return None
-        form = {key: str(value) for key, value in (await request.form()).items()}
+        form = parse_form(await request.body())
         url = self.public_url + request.url.path
         if request.url.query:
             url += "?" + request.url.query

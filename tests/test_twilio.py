@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from twilio.request_validator import RequestValidator
 
-from bot.channels.twilio import retry_after
+from bot.channels.twilio import parse_form, retry_after, signature_valid
 from bot.runner import Runner
 from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE
 from flows.messages import Reply
@@ -187,6 +188,23 @@ async def test_twilio_s_retry_after_is_waited_out(bot: Runner, twilio: FakeTwili
 )
 def test_retry_after_reads_seconds_and_dates(header: str | None, seconds: float | None):
     assert retry_after(header, now=datetime(2026, 12, 1, 10, 0, tzinfo=UTC)) == seconds
+
+
+def test_a_signature_made_with_or_without_the_port_is_accepted():
+    """Twilio signs the address as it was given, sometimes with the port added."""
+    validator, form = RequestValidator("tok"), {"From": WA_MARIA, "Body": "ciao"}
+    url = "https://bot.example.org/twilio/inbound"
+    with_port = validator.compute_signature("https://bot.example.org:443/twilio/inbound", form)
+    assert signature_valid("tok", url, form, validator.compute_signature(url, form))
+    assert signature_valid("tok", url, form, with_port)
+    for forged in ("forged", "è", "", validator.compute_signature(url, {**form, "Body": "x"})):
+        assert not signature_valid("tok", url, form, forged)
+
+
+def test_the_form_keeps_blanks_and_unicode():
+    body = b"Body=caf%C3%A8+%E2%80%8F%F0%9F%91%8B&ProfileName=&From=whatsapp%3A%2B39"
+    assert parse_form(body) == {"Body": "cafè \u200f👋", "ProfileName": "", "From": "whatsapp:+39"}
+    assert parse_form(b"Body=%FF") == {"Body": "\ufffd"}  # not UTF-8: replaced, not refused
 
 
 async def outside_the_window(runner: Runner, twilio: FakeTwilio) -> None:
