@@ -6,7 +6,6 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from json import JSONDecodeError
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -18,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import TelegramChannel, update_id
 from bot.channels.twilio import parse_form, parse_inbound, signature_valid
 from bot.delivery import Delivery
 from flows.incoming import Incoming
@@ -100,13 +99,13 @@ class WebApp:
         if not hmac.compare_digest(given.encode(), self.telegram_secret.encode()):
             return PlainTextResponse("forbidden", status_code=403)
         try:
-            update: dict[str, Any] = await request.json()
+            update = await request.json()
         except (JSONDecodeError, UnicodeDecodeError):
             return PlainTextResponse("not JSON", status_code=400)
         try:
             await self.telegram.feed(update)
         except Exception:
-            log.exception("telegram update %s not handled", update.get("update_id"))
+            log.exception("telegram update %s not handled", update_id(update))
             return PlainTextResponse("try again", status_code=503)
         return PlainTextResponse("ok")
 

@@ -62,6 +62,7 @@ class ConversationEngine:
 
     async def handle(self, incoming: Incoming) -> Handled:
         """Handle one message; replies are queued in the outbox, not sent."""
+        incoming = incoming.cleaned()
         async with self._locks.hold((incoming.channel, incoming.external_id)):
             for _attempt in range(MAX_CONFLICT_RETRIES):
                 try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,3 +17,19 @@ class Incoming:
     profile_name: str | None = None  # the name the platform shows, to suggest at sign-up
     inbound_id: str | None = None  # update_id / MessageSid, for idempotency
     can_share_contact: bool = False  # the channel has a "share my number" button
+
+    def cleaned(self) -> Incoming:
+        """The same message in text that every database keeps: without NUL characters
+        (PostgreSQL refuses them) and with lone surrogates (not UTF-8) replaced."""
+        changes: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, str) and (kept := keepable(value)) != value:
+                changes[field.name] = kept
+        return replace(self, **changes) if changes else self
+
+
+def keepable(text: str) -> str:
+    if text.isascii():
+        return text.replace("\x00", "")
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")

@@ -585,11 +585,16 @@ class FakeTelegram:
         await self._deliver(update)
         return update
 
-    async def _deliver(self, update: Json, again: bool = False) -> None:
+    async def deliver_raw(self, update: Any) -> None:
+        """Deliver anything as an update, however malformed (polling needs an update_id)."""
+        await self._deliver(update, raw=True)
+
+    async def _deliver(self, update: Json, again: bool = False, raw: bool = False) -> None:
         """Queue for getUpdates, or POST to the webhook; drop what allowed_updates excludes."""
-        kind = next(key for key in update if key != "update_id")
-        allowed = kind in self._allowed if self._allowed else kind not in DEFAULT_UPDATES
-        if not allowed:
+        if not raw:
+            kind = next(key for key in update if key != "update_id")
+            allowed = kind in self._allowed if self._allowed else kind not in DEFAULT_UPDATES
+        if not raw and not allowed:
             self.undelivered.append(update)
         elif self.webhook_url is None:
             self._pending.append(_Pending(update, again=again))
@@ -598,9 +603,11 @@ class FakeTelegram:
             assert self._session is not None, "FakeTelegram.start() was not awaited"
             secret = self.webhook_secret
             headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(update)  # aiohttp's json=None would send no body, not null
             try:
                 url = self.webhook_for(update) if self.webhook_for else self.webhook_url
-                async with self._session.post(url, json=update, headers=headers) as r:
+                async with self._session.post(url, data=body, headers=headers) as r:
                     self.webhook_responses.append(r.status)
             except (ClientError, TimeoutError):
                 self.webhook_responses.append(0)

@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.rendering import Rendered, split_text
 from bot.sending import EditRefused
@@ -30,6 +30,7 @@ POLL_TIMEOUT = 25  # seconds of long polling
 NOT_MODIFIED = "message is not modified"  # the Bot API's answer to an edit that changes nothing
 
 Handler = Callable[[Incoming], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,14 @@ class TelegramApi(Protocol):
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
-    async def get_updates(self, offset: int | None, wait: int) -> list[ParsedUpdate]: ...
-    def parse(self, data: dict[str, Any]) -> ParsedUpdate: ...
+    async def get_updates(self, offset: int | None, wait: int) -> list[Any]:
+        """The updates as the Bot API sent them, unread: each is parsed on its own."""
+        ...
+
+    def parse(self, data: Any) -> ParsedUpdate:
+        """One update; raises whatever the library raises for one it cannot read."""
+        ...
+
     async def answer_callback(self, callback_id: str) -> None: ...
     async def set_webhook(self, url: str, secret: str) -> None: ...
     async def delete_webhook(self) -> None: ...
@@ -88,9 +95,15 @@ def to_incoming(
     contact_phone: str | None = None,
     contact_user_id: int | None = None,
 ) -> Incoming | None:
-    """The Incoming of a private-chat update; None for anything else."""
+    """The Incoming of a private-chat update; None for anything else. Raises TypeError
+    for fields of the wrong type (python-telegram-bot reads updates without checking)."""
     if chat_type != "private":
         return None
+    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        raise TypeError("the chat id is not a number")
+    user_id, contact_user_id = _typed(int, user_id), _typed(int, contact_user_id)
+    first_name, last_name, text = _typed(str, first_name), _typed(str, last_name), _typed(str, text)
+    data, contact_phone = _typed(str, data), _typed(str, contact_phone)
     if contact_phone and contact_user_id != user_id:
         contact_phone, text = None, text or ""  # someone else's contact proves nothing
     name = " ".join(part for part in (first_name, last_name) if part) or None
@@ -104,6 +117,12 @@ def to_incoming(
         inbound_id=str(update_id),
         can_share_contact=True,
     )
+
+
+def _typed(kind: type[T], value: T | None) -> T | None:
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"{type(value).__name__} where a {kind.__name__} belongs")
 
 
 def from_update(update: Any) -> ParsedUpdate:
@@ -137,6 +156,12 @@ def from_update(update: Any) -> ParsedUpdate:
         )
         return ParsedUpdate(update.update_id, incoming, callback_id=query.id)
     return ParsedUpdate(update.update_id, None)
+
+
+def update_id(data: Any) -> int | None:
+    """An update's id, if it has a usable one."""
+    value = data.get("update_id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def plan(message: Rendered) -> list[Part]:
@@ -187,9 +212,24 @@ class TelegramChannel:
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.api.close()
 
-    async def feed(self, data: dict[str, Any]) -> None:
-        """Handle one webhook update; raises if it could not be handled (→ 5xx, retried)."""
-        await self._handle_all([self.api.parse(data)])
+    async def feed(self, data: Any) -> None:
+        """Handle one webhook update; raises if it could not be handled (→ 5xx, retried).
+        An update no library can read is skipped: sending it again would not help."""
+        update = self._parse(data)
+        if update is not None:
+            await self._handle_all([update])
+
+    def _parse(self, data: Any) -> ParsedUpdate | None:
+        try:
+            if update_id(data) is None:  # the Bot API always gives one: it dedupes replays
+                raise ValueError("no update_id")
+            return self.api.parse(data)
+        except Exception as error:  # the libraries raise all sorts for malformed updates
+            # the type only: the libraries' messages quote the update, names and texts
+            log.warning(
+                "telegram update %s unusable, skipped (%s)", update_id(data), type(error).__name__
+            )
+            return None
 
     async def send(self, address: str, message: Rendered) -> str | None:
         ids = [await self.api.send_part(int(address), part) for part in plan(message)]
@@ -208,7 +248,8 @@ class TelegramChannel:
         failures = 0
         while True:
             try:
-                updates = await self.api.get_updates(offset, POLL_TIMEOUT)
+                received = await self.api.get_updates(offset, POLL_TIMEOUT)
+                updates = [u for u in map(self._parse, received) if u is not None]
                 await self._handle_all(updates)
             except asyncio.CancelledError:
                 raise
@@ -218,8 +259,9 @@ class TelegramChannel:
                 await asyncio.sleep(min(2**failures, 60))
                 continue
             failures = 0
-            if updates:  # confirmed only now that every one of them was handled
-                offset = max(u.update_id for u in updates) + 1
+            ids = [i for i in map(update_id, received) if i is not None]
+            if ids:  # confirmed only now that every one of them was handled (or unusable)
+                offset = max(ids) + 1
 
     async def _handle_all(self, updates: Sequence[ParsedUpdate]) -> None:
         """One chat's updates in order, different chats in parallel."""

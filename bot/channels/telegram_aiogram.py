@@ -30,6 +30,18 @@ from bot.sending import EditRefused, SendError
 ALLOWED_UPDATES = ["message", "callback_query"]
 
 
+class GetRawUpdates(TelegramMethod[list[dict[str, Any]]]):
+    """getUpdates, the updates left unread: one that aiogram cannot validate must not
+    hold up the others (`TelegramChannel` parses and skips it)."""
+
+    __returning__ = list[dict[str, Any]]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    timeout: int
+    allowed_updates: list[str]
+
+
 class SendText(TelegramMethod[MessageId]):
     """sendMessage with what a reply uses, reading back only the new message's id:
     validating the whole Message that Telegram answers with took a quarter of a send."""
@@ -52,7 +64,7 @@ KEPT_RESPONSE_TYPES = tuple(
         methods.AnswerCallbackQuery,
         methods.DeleteWebhook,
         methods.EditMessageText,
-        methods.GetUpdates,
+        GetRawUpdates,
         methods.SendDocument,
         methods.SendMessage,
         methods.SetWebhook,
@@ -81,16 +93,11 @@ class AiogramApi:
         assert self.bot is not None, "the driver is not open"
         return self.bot
 
-    async def get_updates(self, offset: int | None, wait: int) -> list[ParsedUpdate]:
-        updates = await self._bot().get_updates(
-            offset=offset,
-            timeout=wait,
-            allowed_updates=ALLOWED_UPDATES,
-            request_timeout=wait + 10,
-        )
-        return [from_update(update) for update in updates]
+    async def get_updates(self, offset: int | None, wait: int) -> list[Any]:
+        method = GetRawUpdates(offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES)
+        return await self._bot()(method, request_timeout=wait + 10)
 
-    def parse(self, data: dict[str, Any]) -> ParsedUpdate:
+    def parse(self, data: Any) -> ParsedUpdate:
         return from_update(Update.model_validate(data, context={"bot": self.bot}))
 
     async def answer_callback(self, callback_id: str) -> None:

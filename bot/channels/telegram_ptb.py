@@ -26,14 +26,25 @@ CONNECTIONS = 16  # to the Bot API for sends, edits and callback answers
 GARBLED = "Invalid server response"  # PTB's error for an answer that is not JSON: transient
 
 
+class UpdatesBot(Bot):
+    """PTB's Bot, and getUpdates with the updates left unread: one that PTB cannot read
+    must not hold up the others (`TelegramChannel` parses and skips it)."""
+
+    async def raw_updates(self, offset: int | None, wait: int) -> list[Any]:
+        data = {"offset": offset, "timeout": wait, "allowed_updates": ALLOWED_UPDATES}
+        read_timeout = (self._request[0].read_timeout or 0) + wait  # as PTB's get_updates
+        result = await self._post("getUpdates", data, read_timeout=read_timeout)
+        return list(result)
+
+
 class PtbApi:
     def __init__(self, token: str, api_url: str, timeout: float = 15.0) -> None:
         self._token, self._api_url = token, api_url.rstrip("/")
         self._timeout = timeout  # seconds for a call; a slower answer is retried later
-        self.bot: Bot | None = None
+        self.bot: UpdatesBot | None = None
 
     async def open(self) -> None:
-        self.bot = Bot(
+        self.bot = UpdatesBot(
             self._token,
             base_url=f"{self._api_url}/bot",
             base_file_url=f"{self._api_url}/file/bot",
@@ -46,17 +57,14 @@ class PtbApi:
         if self.bot is not None:
             await self.bot.shutdown()
 
-    def _bot(self) -> Bot:
+    def _bot(self) -> UpdatesBot:
         assert self.bot is not None, "the driver is not open"
         return self.bot
 
-    async def get_updates(self, offset: int | None, wait: int) -> list[ParsedUpdate]:
-        updates = await self._bot().get_updates(
-            offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES
-        )
-        return [from_update(update) for update in updates]
+    async def get_updates(self, offset: int | None, wait: int) -> list[Any]:
+        return await self._bot().raw_updates(offset, wait)
 
-    def parse(self, data: dict[str, Any]) -> ParsedUpdate:
+    def parse(self, data: Any) -> ParsedUpdate:
         return from_update(Update.de_json(data, self.bot))
 
     async def answer_callback(self, callback_id: str) -> None:
