@@ -29,6 +29,7 @@ from storage.unit_of_work import Database
 log = logging.getLogger(__name__)
 WHATSAPP = "whatsapp"
 IDLE_WAIT = 0.5  # seconds between looks at the outbox when nothing was poked
+OVERWHELMED_PAUSE = 1.0  # seconds without sends when a platform is overwhelmed and says no more
 NO_EDITS = "live message: the channel cannot edit messages"
 SUPERSEDED = "live message: a newer one replaces it"
 
@@ -206,6 +207,8 @@ class Delivery:
                 provider_id = await self._send(channel, message, rendered, target)
             except SendError as exc:
                 error = exc
+                if exc.overwhelmed:  # the chats after this one would only be refused too
+                    self.limits.hold(message.channel, exc.retry_after or OVERWHELMED_PAUSE)
             except Exception as exc:  # a bug or an unexpected answer: retry, and say why
                 log.exception("sending message %s failed", message.id)
                 error = SendError(f"{type(exc).__name__}: {exc}", permanent=False)

@@ -16,11 +16,12 @@ class TokenBucket:
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
         self._first_waiting = 0  # replies waiting: bulk sends let them go first
+        self._held_until = 0.0  # the platform asked us to stop sending until then
 
     def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        now = time.monotonic()  # `updated` is in the future while a hold lasts
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
+        self.updated = max(self.updated, now)
 
     async def acquire(self, first: bool = False) -> None:
         """Wait for a send; `first` (a reply) goes ahead of the others (a broadcast)."""
@@ -29,6 +30,9 @@ class TokenBucket:
             while True:
                 async with self._lock:
                     if first or not self._first_waiting:
+                        if (held := self._held_until - time.monotonic()) > 0:
+                            await asyncio.sleep(held)
+                            continue  # held longer meanwhile, maybe: look again
                         self._refill()
                         while self.tokens < 1:
                             await asyncio.sleep((1 - self.tokens) / self.rate)
@@ -38,6 +42,13 @@ class TokenBucket:
                 await asyncio.sleep(1 / self.rate)  # a reply is waiting: after it
         finally:
             self._first_waiting -= first
+
+    def hold(self, seconds: float) -> None:
+        """No send for `seconds` from now (the platform said it is overwhelmed)."""
+        self._refill()
+        self._held_until = max(self._held_until, time.monotonic() + seconds)
+        self.tokens = min(self.tokens, 1.0)  # and no burst the moment it ends:
+        self.updated = self._held_until  # the tokens start again from there
 
     @property
     def idle(self) -> bool:
@@ -77,6 +88,11 @@ class RateLimits:
         """This process's sends a second on `channel` now, if it is limited."""
         bucket = self._channels.get(channel)
         return bucket.rate if bucket else None
+
+    def hold(self, channel: str, seconds: float) -> None:
+        """Nothing more on `channel` (any chat) for `seconds`, in this process."""
+        if (bucket := self._channels.get(channel)) is not None:
+            bucket.hold(seconds)
 
     async def acquire(self, channel: str, address: str, first: bool = False) -> None:
         if channel in self._chat_limits:

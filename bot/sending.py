@@ -18,10 +18,12 @@ class SendError(Exception):
         retry_after: float | None = None,
         unreachable: bool = False,
         opted_out: bool = False,
+        overwhelmed: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason, self.permanent, self.retry_after = reason, permanent, retry_after
         self.unreachable, self.opted_out = unreachable, opted_out
+        self.overwhelmed = overwhelmed  # the whole sender must wait, not just this message
 
 
 class EditRefused(SendError):

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -177,7 +178,7 @@ class FakeTwilio:
             return web.Response(text="<html><body>Bad gateway</body></html>", status=201)
         if self._failures:
             status, code, retry_after = self._failures.pop(0)
-            self.rejected.append({**fields, "status": status, "code": code})
+            self.rejected.append({**fields, "status": status, "code": code, "at": time.monotonic()})
             return _error(status, code, f"Injected failure {status}", retry_after)
         to, sender = fields.get("To", ""), fields.get("From") or None
         body, content_sid = fields.get("Body"), fields.get("ContentSid") or None
@@ -212,6 +213,7 @@ class FakeTwilio:
             "media_url": fields.get("MediaUrl", []),
             "messaging_service_sid": fields.get("MessagingServiceSid") or None,
             "date_created": _now(),
+            "at": time.monotonic(),  # when it was accepted, for tests of pacing
         }
         self.messages.append(record)
         self._sent_to[to] += 1

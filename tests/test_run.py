@@ -71,6 +71,18 @@ async def test_a_token_bucket_keeps_the_rate():
     assert elapsed >= (12 - 2) / 20 * 0.9  # the burst is free, the rest at 20/s
 
 
+async def test_a_hold_stops_every_send_until_it_ends_then_the_rate_resumes():
+    bucket = TokenBucket(rate=100, burst=100)
+    bucket.hold(0.3)
+    started = time.monotonic()
+    await asyncio.gather(*(bucket.acquire(first=n % 2 == 0) for n in range(4)))
+    assert time.monotonic() - started >= 0.3  # replies and bulk alike
+    started = time.monotonic()
+    for _ in range(11):
+        await bucket.acquire()
+    assert time.monotonic() - started >= 0.09  # no burst of a hundred at its end
+
+
 async def test_per_chat_limits_do_not_slow_other_chats():
     limits = RateLimits({"telegram": 1000}, per_chat={"telegram": (2, 1)})
     started = time.monotonic()

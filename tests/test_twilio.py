@@ -171,6 +171,19 @@ async def test_twilio_s_retry_after_is_waited_out(bot: Runner, twilio: FakeTwili
     assert twilio.rejected[-1]["status"] == 429
 
 
+async def test_a_429_holds_the_whole_sender_not_just_that_message(bot: Runner, twilio: FakeTwilio):
+    """Twilio's 429 is the account's limit: the replies to others wait as well, rather
+    than be refused one after the other."""
+    twilio.fail_next(429, retry_after=1)
+    senders = [f"whatsapp:+3933390000{n:02d}" for n in range(6)]
+    for sender in senders:
+        await twilio.send_inbound(inbound_url(bot), sender, "ciao")
+    await twilio.wait_for(lambda: all(twilio.bodies_to(s) for s in senders))
+    (refused,) = twilio.rejected  # one 429, not one per reply
+    after = [m["at"] - refused["at"] for m in twilio.messages]
+    assert len(after) == len(senders) and min(after) >= 0.9  # nothing went meanwhile
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [

@@ -174,7 +174,8 @@ class PacedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped
                 f"twilio {detail.get('code') or 429}: {detail.get('message', 'Too Many Requests')}"
             )
             wait = retry_after((response.headers or {}).get("Retry-After"))
-            raise SendError(reason, permanent=False, retry_after=wait)
+            # Twilio's 429 is the account's or the sender's limit, not one chat's
+            raise SendError(reason, permanent=False, retry_after=wait, overwhelmed=True)
         return response
 
 
