@@ -9,6 +9,8 @@ every request, reads every answer and raises its own errors.
 from __future__ import annotations
 
 import aiohttp
+
+# the two private names BaseRequest's own signature is written with (HTTPXRequest uses them)
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
