@@ -95,6 +95,23 @@ def volunteers_reached(telegram: FakeTelegram) -> int:
     return sum(len(telegram.texts_to(chat)) for chat in VOLUNTEERS)
 
 
+async def reached(telegram: FakeTelegram, database: Database, count: int) -> None:
+    """`count` volunteers have the notice, and the outbox says so: a check counts what
+    the database holds, which a sent message reaches a moment after the platform."""
+    addresses = [str(chat) for chat in VOLUNTEERS]
+    await telegram.wait_for(lambda: volunteers_reached(telegram) == count)
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with database.unit_of_work() as uow:
+            sent = select(OutboxMessage).where(
+                col(OutboxMessage.address).in_(addresses), OutboxMessage.status == "sent"
+            )
+            if len((await uow.session.exec(sent)).all()) == count:
+                return
+        assert asyncio.get_running_loop().time() < deadline, "the sends were not recorded"
+        await asyncio.sleep(0.02)
+
+
 def hold_two_volunteers(telegram: FakeTelegram) -> None:
     """Flood control for the first two notices: one goes a second later, one 4 seconds."""
     telegram.fail_next("sendMessage", 429, retry_after=1)
@@ -120,7 +137,7 @@ async def test_on_telegram_one_progress_message_is_edited_then_the_report_comes(
     async with running(settings) as runner:
         await a_notice_by(database, runner.app, giulia)
         await telegram.wait_for(lambda: len(telegram.calls_to("sendMessage")) == 3)
-        assert volunteers_reached(telegram) == 1
+        await reached(telegram, database, 1)
 
         # the first check: one of three has gone; Giulia gets a progress message
         await a_minute_passes(database)
@@ -130,7 +147,7 @@ async def test_on_telegram_one_progress_message_is_edited_then_the_report_comes(
         message_id = int(first.provider_id)
 
         # the next check, once a second volunteer got it: the same message, edited
-        await telegram.wait_for(lambda: volunteers_reached(telegram) == 2)
+        await reached(telegram, database, 2)
         await a_minute_passes(database)
         await telegram.wait_for(lambda: len(telegram.calls_to("editMessageText")) == 1)
         (edit,) = telegram.calls_to("editMessageText")
@@ -153,7 +170,7 @@ async def test_on_telegram_one_progress_message_is_edited_then_the_report_comes(
         assert rows[-1].status == "sent" and rows[-1].provider_id != str(message_id)
 
         # the last volunteer gets it: the next check sends the report
-        await telegram.wait_for(lambda: volunteers_reached(telegram) == 3, timeout=10)
+        await reached(telegram, database, 3)
         await a_minute_passes(database)
         texts = await telegram.wait_for_texts(GIULIA, 3)
         assert texts[-1].startswith("📊 Resoconto dell'avviso #1 a Volontari:")
@@ -184,13 +201,13 @@ async def test_a_whatsapp_author_gets_no_progress_only_the_report(
         await a_notice_by(database, runner.app, paolo)
         await telegram.wait_for(lambda: len(telegram.calls_to("sendMessage")) == 3)
         await a_minute_passes(database)
-        await telegram.wait_for(lambda: volunteers_reached(telegram) == 2)
+        await reached(telegram, database, 2)
         await a_minute_passes(database)
         rows = await progress_rows(database, 2)
         assert [(r.status, r.failure_reason) for r in rows] == [("skipped", NO_EDITS)] * 2
         assert twilio.bodies_to(f"whatsapp:{PAOLO}") == []
 
-        await telegram.wait_for(lambda: volunteers_reached(telegram) == 3, timeout=10)
+        await reached(telegram, database, 3)
         await a_minute_passes(database)
         await twilio.wait_for(lambda: len(twilio.bodies_to(f"whatsapp:{PAOLO}")) == 1)
     (report,) = twilio.bodies_to(f"whatsapp:{PAOLO}")
