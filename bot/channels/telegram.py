@@ -99,7 +99,7 @@ def to_incoming(
     for fields of the wrong type (python-telegram-bot reads updates without checking)."""
     if chat_type != "private":
         return None
-    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+    if not _is_int(chat_id):
         raise TypeError("the chat id is not a number")
     user_id, contact_user_id = _typed(int, user_id), _typed(int, contact_user_id)
     first_name, last_name, text = _typed(str, first_name), _typed(str, last_name), _typed(str, text)
@@ -117,6 +117,10 @@ def to_incoming(
         inbound_id=str(update_id),
         can_share_contact=True,
     )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON's true is no id
 
 
 def _typed(kind: type[T], value: T | None) -> T | None:
@@ -161,7 +165,7 @@ def from_update(update: Any) -> ParsedUpdate:
 def update_id(data: Any) -> int | None:
     """An update's id, if it has a usable one."""
     value = data.get("update_id") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if _is_int(value) else None
 
 
 def keyboard(part: Part) -> dict[str, Any] | None:
