@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.direct import Direct
 from storage.tables import ConversationState, utcnow
 
 
@@ -44,9 +45,12 @@ _table = SQLModel.metadata.tables[ConversationState.__tablename__]
 # built once: the conversation is read and saved on every message
 STORED = (_table.c.step, _table.c.data, _table.c.history, _table.c.version)
 _LOAD = select(*STORED).where(_table.c.person_id == bindparam("load_person_id"))
-_SAVE = update(_table).where(
-    _table.c.person_id == bindparam("save_person_id"),
-    _table.c.version == bindparam("save_version"),
+_SAVE = Direct(
+    update(_table).where(
+        _table.c.person_id == bindparam("save_person_id"),
+        _table.c.version == bindparam("save_version"),
+    ),
+    ("step", "data", "history", "updated_at", "version"),
 )
 
 
@@ -78,8 +82,8 @@ class ConversationRepository:
                 raise ConcurrencyConflict(conversation.person_id) from error
             conversation.version = 1
             return
-        result = await connection.execute(
-            _SAVE,
+        saved = await _SAVE.count(
+            connection,
             {
                 "save_person_id": conversation.person_id,
                 "save_version": conversation.version,
@@ -87,6 +91,6 @@ class ConversationRepository:
                 **values,
             },
         )
-        if result.rowcount != 1:
+        if saved != 1:
             raise ConcurrencyConflict(conversation.person_id)
         conversation.version += 1

@@ -7,13 +7,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.direct import Direct
 from storage.tables import ProcessedInbound, utcnow
 
 _table = SQLModel.metadata.tables[ProcessedInbound.__tablename__]
+_COLUMNS = ("channel", "inbound_id", "received_at")
 # built once (this runs for every update): SQLite's, PostgreSQL's
 _RECORD = (
-    sqlite_insert(_table).on_conflict_do_nothing(),
-    pg_insert(_table).on_conflict_do_nothing(),
+    Direct(sqlite_insert(_table).on_conflict_do_nothing(), _COLUMNS),
+    Direct(pg_insert(_table).on_conflict_do_nothing(), _COLUMNS),
 )
 
 
@@ -26,5 +28,4 @@ class InboundRepository:
         statement = _RECORD[self.session.get_bind().dialect.name == "postgresql"]
         connection = await self.session.connection()
         values = {"channel": channel, "inbound_id": inbound_id, "received_at": utcnow()}
-        result = await connection.execute(statement, values)
-        return bool(result.rowcount)
+        return bool(await statement.count(connection, values))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,6 @@ from sqlalchemy import (
     BindParameter,
     Integer,
     String,
-    Update,
     bindparam,
     cast,
     func,
@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.direct import Direct
 from storage.tables import OutboxMessage
 
 REPLY, REMINDER, BROADCAST = 0, 10, 20  # priorities: lower goes first
@@ -53,8 +54,13 @@ class ClaimedMessage:
 _CLAIMED = [_table.c[name] for name in ClaimedMessage.__dataclass_fields__]
 
 
-_INSERT = insert(_table)
-_MARK_SENT = (
+@functools.cache
+def _insert(columns: tuple[str, ...]) -> Direct:
+    """An INSERT of these columns (each kind of message gives the same ones)."""
+    return Direct(insert(_table), columns)
+
+
+_MARK_SENT = Direct(
     update(_table)
     .where(_table.c.id == bindparam("sent_id"))
     .values(
@@ -62,12 +68,13 @@ _MARK_SENT = (
         claimed_until=None,
         provider_id=bindparam("sent_provider_id"),
         failure_reason=None,
-    )
-)  # sent_at is a parameter too: named as its column, it is a value to set
+    ),
+    ("sent_at",),  # a parameter named as its column: a value to set
+)
 
 
 @functools.cache
-def _claim_statement(by_address: bool, bulk: bool | None) -> Update:
+def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Direct:
     """Built once per shape, with its values bound at each claim (building and keying a
     statement costs more than running it). Parameters named like a column would be
     taken as values to set, hence `claim_`."""
@@ -77,7 +84,8 @@ def _claim_statement(by_address: bool, bulk: bool | None) -> Update:
         (c.status == "queued") & (c.next_attempt_at <= now),
         (c.status == "sending") & (c.claimed_until < now),
     )
-    chosen = select(c.id).where(c.channel.in_(bindparam("claim_channels", expanding=True)), due)
+    named: list[BindParameter[str]] = [bindparam(f"claim_channel_{n}") for n in range(channels)]
+    chosen = select(c.id).where(c.channel.in_(named), due)
     if by_address:
         chosen = chosen.where(c.address == bindparam("claim_address"))
     if bulk is not None:  # only reminders and broadcasts, or only the rest
@@ -87,7 +95,7 @@ def _claim_statement(by_address: bool, bulk: bool | None) -> Update:
         .limit(bindparam("claim_limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
-    return (
+    return Direct(
         update(_table)
         .where(c.id.in_(chosen.scalar_subquery()))
         .values(status="sending", claimed_until=bindparam("claim_until"), attempts=c.attempts + 1)
@@ -106,7 +114,9 @@ class OutboxRepository:
         """Queue messages in one statement (a reply's few, or a broadcast's thousands)."""
         if rows:
             connection = await self.session.connection()
-            await connection.execute(_INSERT, list(rows))
+            # in their order (it is the order of sending), a run of the same shape at once
+            for columns, run in itertools.groupby(rows, key=tuple):
+                await _insert(columns).many(connection, list(run))
 
     async def claim(
         self,
@@ -127,16 +137,16 @@ class OutboxRepository:
         SQLite serialises them with BEGIN IMMEDIATE. One statement: this runs for every
         reply sent.
         """
-        statement = _claim_statement(address is not None, bulk)
+        statement = _claim_statement(len(channels), address is not None, bulk)
         parameters = {
             "claim_now": now,
             "claim_until": now + lease,
-            "claim_channels": list(channels),
             "claim_address": address,
             "claim_limit": limit,
+            **{f"claim_channel_{n}": channel for n, channel in enumerate(channels)},
         }
         connection = await self.session.connection()
-        rows = (await connection.execute(statement, parameters)).all()
+        rows = await statement.rows(connection, parameters)
         # RETURNING keeps no order
         return sorted((ClaimedMessage(*row) for row in rows), key=lambda m: (m.priority, m.id))
 
@@ -152,8 +162,8 @@ class OutboxRepository:
         if not sent:
             return
         connection = await self.session.connection()
-        await connection.execute(
-            _MARK_SENT, [{"sent_id": i, "sent_provider_id": p, "sent_at": now} for i, p in sent]
+        await _MARK_SENT.many(
+            connection, [{"sent_id": i, "sent_provider_id": p, "sent_at": now} for i, p in sent]
         )
 
     async def mark_failed(self, message: OutboxMessage, reason: str) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import bindparam, delete, inspect, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import Select
 
 from storage.conversations import STORED, Conversation
+from storage.direct import Direct
 from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Person, PersonRole
 
 
@@ -27,23 +30,54 @@ class Writer:
     conversation: Conversation
 
 
+M = TypeVar("M", Person, ChannelAccount)
 ROLES = ("family", "volunteer", "member", "coordinator")
 _roles = SQLModel.metadata.tables[PersonRole.__tablename__]
 # built once: the second runs for every message, the first after a role changes
 _ROLE_STATUSES = sa_select(_roles.c.role, _roles.c.status).where(
     _roles.c.person_id == bindparam("roles_person_id")
 )
-_WRITING: Select[*tuple[Any, ...]] = (
-    # sqlmodel's own Select (its `select()` takes at most four columns) for `session.exec`
-    Select(Person, ChannelAccount, *STORED, col(PersonRole.role), col(PersonRole.status))
-    .join(ChannelAccount, col(ChannelAccount.person_id) == col(Person.id))
-    .outerjoin(ConversationState, col(ConversationState.person_id) == col(Person.id))
-    .outerjoin(PersonRole, col(PersonRole.person_id) == col(Person.id))
+_people = SQLModel.metadata.tables["person"]
+_accounts = SQLModel.metadata.tables[ChannelAccount.__tablename__]
+_states = SQLModel.metadata.tables[ConversationState.__tablename__]
+_PERSON, _ACCOUNT = len(_people.c), len(_accounts.c)
+_WRITING = Direct(
+    sa_select(*_people.c, *_accounts.c, *STORED, _roles.c.role, _roles.c.status)
+    .join(_accounts, _accounts.c.person_id == _people.c.id)
+    .outerjoin(_states, _states.c.person_id == _people.c.id)
+    .outerjoin(_roles, _roles.c.person_id == _people.c.id)
     .where(
-        col(ChannelAccount.channel) == bindparam("account_channel"),
-        col(ChannelAccount.external_id) == bindparam("account_external_id"),
+        _accounts.c.channel == bindparam("account_channel"),
+        _accounts.c.external_id == bindparam("account_external_id"),
     )
 )
+
+
+def _persistent(session: AsyncSession, model: type[M], values: Sequence[Any]) -> M:
+    """An instance as the ORM loads one (persistent in `session`, nothing changed), from
+    its table's columns in order; the session's own, if it holds that row already."""
+    mapper = inspect(model)
+    fields = dict(zip(mapper.local_table.c.keys(), values, strict=True))
+    held = session.sync_session.identity_map.get(identity_key(model, fields["id"]))
+    if held is not None:
+        return held
+    instance: M = mapper.class_manager.new_instance()
+    instance.__dict__.update(fields)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+@functools.lru_cache(maxsize=128)  # a delivery round claims up to 100 messages
+def _last_inbound(chats: int) -> Direct:
+    """When each of `chats` chats of a channel last wrote (this runs for every claim)."""
+    accounts = SQLModel.metadata.tables[ChannelAccount.__tablename__].c
+    return Direct(
+        sa_select(accounts.external_id, accounts.last_inbound_at).where(
+            accounts.channel == bindparam("channel"),
+            accounts.external_id.in_([bindparam(f"chat_{n}") for n in range(chats)]),
+        )
+    )
 
 
 class PeopleRepository:
@@ -79,11 +113,14 @@ class PeopleRepository:
         `role_statuses` gives them) and the conversation, in one query: it runs for
         every message."""
         params = {"account_channel": channel, "account_external_id": external_id}
-        rows = (await self.session.exec(_WRITING, params=params)).all()
+        rows = await _WRITING.rows(await self.session.connection(), params)
         if not rows:
             return None
-        person, account, *stored, _, _ = rows[0]
+        first = rows[0]
+        person = _persistent(self.session, Person, first[:_PERSON])
+        account = _persistent(self.session, ChannelAccount, first[_PERSON : _PERSON + _ACCOUNT])
         assert person.id is not None
+        stored = first[_PERSON + _ACCOUNT : -2]
         roles = {role: status for *_, role, status in rows if role}
         return Writer(person, account, roles, Conversation.stored(person.id, *stored))
 
@@ -91,11 +128,10 @@ class PeopleRepository:
         self, channel: str, external_ids: Collection[str]
     ) -> dict[str, datetime | None]:
         """When each of these chats last wrote to us (the WhatsApp window)."""
-        query = select(ChannelAccount.external_id, ChannelAccount.last_inbound_at).where(
-            ChannelAccount.channel == channel,
-            col(ChannelAccount.external_id).in_(list(external_ids)),
-        )
-        return dict((await self.session.exec(query)).all())
+        values = {f"chat_{n}": chat for n, chat in enumerate(external_ids)}
+        connection = await self.session.connection()
+        rows = await _last_inbound(len(values)).rows(connection, {"channel": channel, **values})
+        return dict(rows)
 
     async def accounts(self, person_id: int) -> Sequence[ChannelAccount]:
         result = await self.session.exec(

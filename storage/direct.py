@@ -1,0 +1,212 @@
+"""The few statements that run for every message, handed straight to the driver.
+
+SQLAlchemy's path for one statement (an execution context, events, parameter and result
+processing, a greenlet hop each way) costs about 0.2 ms on the benchmark machine: on
+SQLite ten times the statement itself, on PostgreSQL more than the driver's own work.
+These statements are compiled by SQLAlchemy once per dialect (the same SQL and the same
+type conversions as through the ORM) and run by sqlite3 or asyncpg on the session's
+connection, inside the session's transaction. Errors come out as SQLAlchemy's own
+(`IntegrityError`, `OperationalError`, ...), so callers cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from storage.sqlite_inline import InlineConnection
+
+Processor = Callable[[Any], Any] | None
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A statement as one dialect runs it: its SQL, its parameters in order, and how
+    each parameter and each result column is converted."""
+
+    sql: str
+    names: tuple[str, ...]
+    binds: tuple[Processor, ...]
+    results: tuple[Processor, ...]
+    fixed: Mapping[str, Any]  # the values the statement carries (`.values(status="sent")`)
+
+    @classmethod
+    def compile(cls, statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> Plan:
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns) or None)
+        assert isinstance(compiled, SQLCompiler)
+        if "POSTCOMPILE" in compiled.string or getattr(compiled, "insert_prefetch", None):
+            # an expanding IN, or a column default computed in Python: SQLAlchemy's
+            # execution would add to the SQL or to the values
+            raise ValueError(f"not a statement to run directly: {compiled.string}")
+        names = tuple(compiled.positiontup or ())
+        params = [compiled.binds[name] for name in names]
+        binds = tuple(param.type._cached_bind_processor(dialect) for param in params)
+        results = tuple(
+            column.type._cached_result_processor(dialect, None)
+            for column in compiled._result_columns or ()
+        )
+        fixed = {n: p.effective_value for n, p in zip(names, params, strict=True) if not p.required}
+        return cls(compiled.string, names, binds, results, fixed)
+
+    def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        given = (values[n] if n in values else self.fixed[n] for n in self.names)
+        return tuple(
+            value if process is None else process(value)
+            for process, value in zip(self.binds, given, strict=True)
+        )
+
+    def row(self, raw: Sequence[Any]) -> Row:
+        return tuple(
+            value if process is None else process(value)
+            for process, value in zip(self.results, raw, strict=True)
+        )
+
+
+class Direct:
+    """A Core statement run on the driver's connection; `columns` names the values an
+    INSERT or UPDATE is given (as `column_keys` does for SQLAlchemy's compiler)."""
+
+    def __init__(self, statement: ClauseElement, columns: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.columns = tuple(columns or ())
+        self._plans: dict[str, Plan] = {}
+
+    def plan(self, dialect: Dialect) -> Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            plan = self._plans[dialect.name] = Plan.compile(self.statement, dialect, self.columns)
+        return plan
+
+    async def rows(self, connection: AsyncConnection, values: Mapping[str, Any]) -> list[Row]:
+        """The rows a SELECT or a RETURNING gives."""
+        plan = self.plan(connection.dialect)
+        raw = await _driver(connection).fetch(plan.sql, plan.arguments(values))
+        return [plan.row(r) for r in raw]
+
+    async def count(self, connection: AsyncConnection, values: Mapping[str, Any]) -> int:
+        """How many rows an INSERT, UPDATE or DELETE touched."""
+        plan = self.plan(connection.dialect)
+        return await _driver(connection).count(plan.sql, plan.arguments(values))
+
+    async def many(self, connection: AsyncConnection, values: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once for each set of values."""
+        if values:
+            plan = self.plan(connection.dialect)
+            await _driver(connection).many(plan.sql, [plan.arguments(v) for v in values])
+
+
+class _Sqlite:
+    def __init__(self, connection: AsyncConnection, inline: InlineConnection) -> None:
+        self.connection, self.db = connection, inline.sqlite
+
+    async def fetch(self, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self.db.execute(sql, arguments).fetchall()
+        except sqlite3.Error as error:
+            _raise(self.connection, sql, arguments, error, sqlite3.Error)
+
+    async def count(self, sql: str, arguments: tuple[Any, ...]) -> int:
+        try:
+            return self.db.execute(sql, arguments).rowcount
+        except sqlite3.Error as error:
+            _raise(self.connection, sql, arguments, error, sqlite3.Error)
+
+    async def many(self, sql: str, arguments: list[tuple[Any, ...]]) -> None:
+        try:
+            self.db.executemany(sql, arguments)
+        except sqlite3.Error as error:
+            _raise(self.connection, sql, arguments, error, sqlite3.Error)
+
+
+class _Asyncpg:
+    """asyncpg on the connection SQLAlchemy's adapter holds, in the adapter's transaction.
+
+    The adapter begins its transaction with its first statement; when one of these
+    comes first, it is begun here, the way the adapter does. This relies on a few of
+    SQLAlchemy's private names: the adapter's `_connection`, `_transaction`,
+    `_start_transaction` and `_handle_exception`, and the pool's `_invalidate`; every
+    PostgreSQL test goes through them (tests/test_direct.py, tests/test_outage.py).
+    """
+
+    def __init__(self, connection: AsyncConnection, record: PoolProxiedConnection) -> None:
+        adapter: Any = record.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
+        self.connection, self.record, self.adapter = connection, record, adapter
+        self.pg = adapter._connection
+
+    async def _begun(self) -> None:
+        if self.adapter._transaction is None:
+            await self.adapter._start_transaction()
+
+    async def fetch(self, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
+        try:
+            await self._begun()
+            return list(await self.pg.fetch(sql, *arguments))
+        except Exception as error:
+            await self._raise(sql, arguments, error)
+
+    async def count(self, sql: str, arguments: tuple[Any, ...]) -> int:
+        try:
+            await self._begun()
+            status: str = await self.pg.execute(sql, *arguments)
+        except Exception as error:
+            await self._raise(sql, arguments, error)
+        return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "INSERT 0 1"
+
+    async def many(self, sql: str, arguments: list[tuple[Any, ...]]) -> None:
+        try:
+            await self._begun()
+            await self.pg.executemany(sql, arguments)
+        except Exception as error:
+            await self._raise(sql, arguments, error)
+
+    async def _raise(self, sql: str, arguments: Sequence[Any], error: Exception) -> NoReturn:
+        try:
+            self.adapter._handle_exception(error)  # asyncpg's error as the DB-API's
+        except Exception as translated:
+            error = translated
+        dialect = self.connection.dialect
+        if dialect.is_disconnect(error, self.adapter, None):  # type: ignore[arg-type]
+            # as SQLAlchemy does: the server went away, so every connection made before
+            # now is replaced when next taken from the pool, and this one at once
+            self.connection.sync_engine.pool._invalidate(self.record, error)
+            await self.connection.invalidate(error)
+        _raise(self.connection, sql, arguments, error, dialect.loaded_dbapi.Error)
+
+
+def _raise(
+    connection: AsyncConnection,
+    sql: str,
+    arguments: Sequence[Any],
+    error: Exception,
+    base: type[Exception],
+) -> NoReturn:
+    if not isinstance(error, base):
+        raise error  # not the database's (an OSError): as it is, as SQLAlchemy does
+    raise DBAPIError.instance(
+        sql,
+        arguments,
+        error,
+        base,
+        connection_invalidated=connection.invalidated,
+        dialect=connection.dialect,
+    ) from error
+
+
+def _driver(connection: AsyncConnection) -> _Sqlite | _Asyncpg:
+    record = connection.sync_connection.connection if connection.sync_connection else None
+    if record is None:
+        raise RuntimeError("no connection to run a statement on")
+    driver = record.driver_connection
+    if isinstance(driver, InlineConnection):
+        return _Sqlite(connection, driver)
+    return _Asyncpg(connection, record)
