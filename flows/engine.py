@@ -28,9 +28,9 @@ from flows.step import (
     Steps,
 )
 from storage.conversations import ConcurrencyConflict
-from storage.people import Writer
 from storage.tables import Person
 from storage.unit_of_work import Database, UnitOfWork
+from storage.writers import Writer
 
 log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 5
@@ -78,12 +78,17 @@ class ConversationEngine:
             raise ConcurrencyConflict(incoming.external_id)
 
     async def _handle(self, uow: UnitOfWork, incoming: Incoming) -> Handled:
-        if incoming.inbound_id and not await uow.inbound.first_time(
-            incoming.channel, incoming.inbound_id
-        ):
-            return Handled(duplicate=True)
+        if incoming.inbound_id:
+            arrival = await uow.people.arriving(
+                incoming.channel, incoming.external_id, incoming.inbound_id
+            )
+            if not arrival.fresh:
+                return Handled(duplicate=True)
+            known = arrival.writer
+        else:
+            known = await uow.people.writing(incoming.channel, incoming.external_id)
         now = self.clock.now()
-        writer = await self._identify(uow, incoming)
+        writer = known or await self._new_writer(uow, incoming)
         person, account = writer.person, writer.account
         last = account.last_inbound_at
         if last is None or not timedelta(0) <= now - last < INBOUND_STAMP:
@@ -117,11 +122,8 @@ class ConversationEngine:
             await self.notifier.queue(uow, note.person_id, note.reply)
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
-    async def _identify(self, uow: UnitOfWork, incoming: Incoming) -> Writer:
-        """The person, the account, the person's roles and the conversation."""
-        known = await uow.people.writing(incoming.channel, incoming.external_id)
-        if known is not None:
-            return known
+    async def _new_writer(self, uow: UnitOfWork, incoming: Incoming) -> Writer:
+        """The person, the account, the roles and the conversation of a chat new to us."""
         # Someone the cooperative registered already (member registry, a coordinator
         # granted by CLI) is recognised by the number the channel vouches for.
         person = await uow.people.by_phone(incoming.phone) if incoming.phone else None

@@ -115,6 +115,14 @@ class Session(AsyncSession):
         self._held = (self.sync_session.get_transaction(), connection)
         return connection
 
+    async def close(self) -> None:
+        if self.sync_session.in_transaction():
+            await super().close()  # the connection is given back: that may need the driver
+        else:
+            # committed or rolled back already: closing only lets go of the objects,
+            # which needs no trip through a greenlet (every unit of work ends so)
+            self.sync_session.close()
+
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=Session, expire_on_commit=False)

@@ -4,68 +4,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, inspect, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.conversations import STORED, Conversation
+from storage import writers
 from storage.direct import Direct
 from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Person, PersonRole
+from storage.writers import Arrival, Writer
 
-
-@dataclass(frozen=True)
-class Writer:
-    """Who wrote a message, and where their conversation stands."""
-
-    person: Person
-    account: ChannelAccount
-    roles: dict[str, str]  # role → status ("active" or "pending")
-    conversation: Conversation
-
-
-M = TypeVar("M", Person, ChannelAccount)
 ROLES = ("family", "volunteer", "member", "coordinator")
 _roles = SQLModel.metadata.tables[PersonRole.__tablename__]
-# built once: the second runs for every message, the first after a role changes
+# built once: it runs after a step granted a role (a message's first read is `writing`)
 _ROLE_STATUSES = sa_select(_roles.c.role, _roles.c.status).where(
     _roles.c.person_id == bindparam("roles_person_id")
 )
-_people = SQLModel.metadata.tables["person"]
-_accounts = SQLModel.metadata.tables[ChannelAccount.__tablename__]
-_states = SQLModel.metadata.tables[ConversationState.__tablename__]
-_PERSON, _ACCOUNT = len(_people.c), len(_accounts.c)
-_WRITING = Direct(
-    sa_select(*_people.c, *_accounts.c, *STORED, _roles.c.role, _roles.c.status)
-    .join(_accounts, _accounts.c.person_id == _people.c.id)
-    .outerjoin(_states, _states.c.person_id == _people.c.id)
-    .outerjoin(_roles, _roles.c.person_id == _people.c.id)
-    .where(
-        _accounts.c.channel == bindparam("account_channel"),
-        _accounts.c.external_id == bindparam("account_external_id"),
-    )
-)
-
-
-def _persistent(session: AsyncSession, model: type[M], values: Sequence[Any]) -> M:
-    """An instance as the ORM loads one (persistent in `session`, nothing changed), from
-    its table's columns in order; the session's own, if it holds that row already."""
-    mapper = inspect(model)
-    fields = dict(zip(mapper.local_table.c.keys(), values, strict=True))
-    held = session.sync_session.identity_map.get(identity_key(model, fields["id"]))
-    if held is not None:
-        return held
-    instance: M = mapper.class_manager.new_instance()
-    instance.__dict__.update(fields)
-    make_transient_to_detached(instance)
-    session.add(instance)
-    return instance
 
 
 @functools.lru_cache(maxsize=128)  # a delivery round claims up to 100 messages
@@ -110,19 +66,13 @@ class PeopleRepository:
 
     async def writing(self, channel: str, external_id: str) -> Writer | None:
         """The person writing from this chat, with the account, the person's roles (as
-        `role_statuses` gives them) and the conversation, in one query: it runs for
-        every message."""
-        params = {"account_channel": channel, "account_external_id": external_id}
-        rows = await _WRITING.rows(await self.session.connection(), params)
-        if not rows:
-            return None
-        first = rows[0]
-        person = _persistent(self.session, Person, first[:_PERSON])
-        account = _persistent(self.session, ChannelAccount, first[_PERSON : _PERSON + _ACCOUNT])
-        assert person.id is not None
-        stored = first[_PERSON + _ACCOUNT : -2]
-        roles = {role: status for *_, role, status in rows if role}
-        return Writer(person, account, roles, Conversation.stored(person.id, *stored))
+        `role_statuses` gives them) and the conversation, in one query."""
+        return await writers.writing(self.session, channel, external_id)
+
+    async def arriving(self, channel: str, external_id: str, inbound_id: str) -> Arrival:
+        """A message's id recorded (`InboundRepository.first_time`) and `writing`, in
+        one round trip to PostgreSQL: this runs for every message."""
+        return await writers.arriving(self.session, channel, external_id, inbound_id)
 
     async def last_inbound(
         self, channel: str, external_ids: Collection[str]

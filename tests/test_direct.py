@@ -145,3 +145,25 @@ async def test_a_connection_the_server_dropped_is_replaced(database: Database):
     assert failed.value.connection_invalidated
     async with database.unit_of_work() as uow:
         assert await _RECORD.count(await uow.session.connection(), values) == 1
+
+
+async def test_a_message_arrives_once_with_who_is_writing(database: Database):
+    """The id recorded and the writer read together (one round trip on PostgreSQL): a
+    chat new to us, a known one, and the same message delivered again."""
+    async with database.unit_of_work() as uow:
+        arrival = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM1")
+        assert (arrival.fresh, arrival.writer) == (True, None)
+        person = await uow.people.add(Person(name="Lucia"))
+        assert person.id is not None
+        await uow.people.add_account(person.id, "whatsapp", "whatsapp:+393331112222")
+        await uow.people.grant(person.id, "family")
+        await uow.people.grant(person.id, "member", status="pending")
+    async with database.unit_of_work() as uow:
+        arrival = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM2")
+        assert arrival.fresh and arrival.writer is not None
+        assert arrival.writer.person.name == "Lucia"
+        assert arrival.writer.roles == {"family": "active", "member": "pending"}
+        assert arrival.writer.conversation.version is None  # never saved yet
+    async with database.unit_of_work() as uow:
+        again = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM2")
+        assert (again.fresh, again.writer) == (False, None)

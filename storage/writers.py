@@ -1,0 +1,145 @@
+"""Who is writing: the person, the account, the roles and the conversation, read for
+every message in one query (and on PostgreSQL with the message's id recorded, in the
+same round trip)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    LABEL_STYLE_TABLENAME_PLUS_COL,
+    bindparam,
+    func,
+    inspect,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.conversations import STORED, Conversation
+from storage.direct import Direct, Row
+from storage.inbound import InboundRepository
+from storage.tables import (
+    ChannelAccount,
+    ConversationState,
+    Person,
+    PersonRole,
+    ProcessedInbound,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who wrote a message, and where their conversation stands."""
+
+    person: Person
+    account: ChannelAccount
+    roles: dict[str, str]  # role → status ("active" or "pending")
+    conversation: Conversation
+
+
+@dataclass(frozen=True)
+class Arrival:
+    fresh: bool  # False: the message was handled already (a platform delivering again)
+    writer: Writer | None  # None: nobody writes from this chat yet
+
+
+M = TypeVar("M", Person, ChannelAccount)
+_tables = SQLModel.metadata.tables
+_people, _accounts = _tables["person"], _tables[ChannelAccount.__tablename__]
+_states, _roles = _tables[ConversationState.__tablename__], _tables[PersonRole.__tablename__]
+_inbound = _tables[ProcessedInbound.__tablename__]
+_PERSON, _ACCOUNT = len(_people.c), len(_accounts.c)
+_WRITING_QUERY = (
+    select(*_people.c, *_accounts.c, *STORED, _roles.c.role, _roles.c.status)
+    .join(_accounts, _accounts.c.person_id == _people.c.id)
+    .outerjoin(_states, _states.c.person_id == _people.c.id)
+    .outerjoin(_roles, _roles.c.person_id == _people.c.id)
+    .where(
+        _accounts.c.channel == bindparam("account_channel"),
+        _accounts.c.external_id == bindparam("account_external_id"),
+    )
+)
+_WRITING = Direct(_WRITING_QUERY)
+
+
+def _arriving() -> Direct:
+    """WITH recorded AS (INSERT … ON CONFLICT DO NOTHING RETURNING …) SELECT how many
+    were recorded, and the writing query's rows (none: one row of NULLs)."""
+    recorded = (
+        pg_insert(_inbound)
+        .values(
+            channel=bindparam("account_channel"),
+            inbound_id=bindparam("inbound_id"),
+            received_at=bindparam("inbound_at", type_=_inbound.c.received_at.type),
+        )
+        .on_conflict_do_nothing()
+        .returning(_inbound.c.inbound_id)
+        .cte("recorded")
+    )
+    fresh = select(func.count().label("fresh")).select_from(recorded).subquery("arrival")
+    writing = _WRITING_QUERY.set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL).subquery("writing")
+    return Direct(select(fresh.c.fresh, *writing.c).select_from(fresh.outerjoin(writing, true())))
+
+
+_ARRIVING = _arriving()
+
+
+async def writing(session: AsyncSession, channel: str, external_id: str) -> Writer | None:
+    params = {"account_channel": channel, "account_external_id": external_id}
+    return _writer(session, await _WRITING.rows(await session.connection(), params))
+
+
+async def arriving(
+    session: AsyncSession, channel: str, external_id: str, inbound_id: str
+) -> Arrival:
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":  # SQLite: two statements, in this thread
+        if not await InboundRepository(session).first_time(channel, inbound_id):
+            return Arrival(False, None)
+        return Arrival(True, await writing(session, channel, external_id))
+    params = {
+        "account_channel": channel,
+        "account_external_id": external_id,
+        "inbound_id": inbound_id,
+        "inbound_at": utcnow(),
+    }
+    rows = await _ARRIVING.rows(connection, params)
+    if not rows[0][0]:
+        return Arrival(False, None)
+    found = [row[1:] for row in rows if row[1] is not None]  # the person's id
+    return Arrival(True, _writer(session, found))
+
+
+def _writer(session: AsyncSession, rows: Sequence[Row]) -> Writer | None:
+    if not rows:
+        return None
+    first = rows[0]
+    person = _persistent(session, Person, first[:_PERSON])
+    account = _persistent(session, ChannelAccount, first[_PERSON : _PERSON + _ACCOUNT])
+    assert person.id is not None
+    stored = first[_PERSON + _ACCOUNT : -2]
+    roles = {role: status for *_, role, status in rows if role}
+    return Writer(person, account, roles, Conversation.stored(person.id, *stored))
+
+
+def _persistent(session: AsyncSession, model: type[M], values: Sequence[Any]) -> M:
+    """An instance as the ORM loads one (persistent in `session`, nothing changed), from
+    its table's columns in order; the session's own, if it holds that row already."""
+    mapper = inspect(model)
+    fields = dict(zip(mapper.local_table.c.keys(), values, strict=True))
+    held = session.sync_session.identity_map.get(identity_key(model, fields["id"]))
+    if held is not None:
+        return held
+    instance: M = mapper.class_manager.new_instance()
+    instance.__dict__.update(fields)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
