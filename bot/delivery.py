@@ -128,8 +128,7 @@ class Delivery:
     ) -> None:
         slots = self._slots.setdefault(lane, asyncio.Semaphore(self._concurrency))
         while True:
-            # one statement claims (and one reads the windows): no transaction around them
-            async with self.database.unit_of_work(autocommit=True) as uow:
+            async with self.database.unit_of_work() as uow:
                 claimed = await uow.outbox.claim(
                     self.clock.now(),
                     channels=[lane.channel],

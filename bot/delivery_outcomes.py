@@ -84,11 +84,9 @@ class Outcomes:
         """While the database is away (restarting, failing over) wait for it: a message
         sent and not recorded would go again after its lease."""
         pause, waited = 0.2, 0.0
-        # all sent: one statement records them, needing no transaction around it
-        single = all(answer.error is None for answer in answers)
         while True:
             try:
-                async with self.database.unit_of_work(autocommit=single) as uow:
+                async with self.database.unit_of_work() as uow:
                     return await self._record(uow, answers)
             except OUTAGE as problem:
                 if waited >= RECORD_PATIENCE:

@@ -61,22 +61,15 @@ class UnitOfWork:
     workers = _Repository(WorkerRepository)
 
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        writer: asyncio.Lock | None = None,
-        *,
-        autocommit: bool = False,
+        self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
     ) -> None:
         self._sessions = sessions
         self._writer = writer
-        self._autocommit = autocommit
 
     async def __aenter__(self) -> Self:
         if self._writer is not None:
             await self._writer.acquire()
         self.session = self._sessions()
-        if self._autocommit:
-            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return self
 
     async def __aexit__(
@@ -111,14 +104,8 @@ class Database:
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
-    def unit_of_work(self, *, autocommit: bool = False) -> UnitOfWork:
-        """`autocommit`: on PostgreSQL each statement commits on its own, without a BEGIN
-        and a COMMIT (two round trips); for work whose statements each stand alone, such
-        as the delivery worker's claim and its record of what was sent. SQLite keeps its
-        transaction (BEGIN IMMEDIATE is how its writers take turns)."""
-        return UnitOfWork(
-            self._sessions, self._writer, autocommit=autocommit and not self.is_sqlite
-        )
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions, self._writer)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

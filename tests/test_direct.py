@@ -167,27 +167,3 @@ async def test_a_message_arrives_once_with_who_is_writing(database: Database):
     async with database.unit_of_work() as uow:
         again = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM2")
         assert (again.fresh, again.writer) == (False, None)
-
-
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite keeps its BEGIN
-async def test_an_autocommit_unit_of_work_commits_each_statement_and_leaves_no_trace(
-    database: Database,
-):
-    """The delivery worker's claim and record need no BEGIN and COMMIT round trips; the
-    pooled connection is transactional again for the next unit of work."""
-    with pytest.raises(RuntimeError):
-        async with database.unit_of_work(autocommit=True) as uow:
-            connection = await uow.session.connection()
-            values = {"channel": "sms", "inbound_id": "kept", "received_at": WHEN}
-            await _RECORD.count(connection, values)
-            raise RuntimeError("a failure after the statement")
-    for _ in range(3):  # whichever pooled connection comes next
-        with pytest.raises(RuntimeError):
-            async with database.unit_of_work() as uow:
-                connection = await uow.session.connection()
-                values = {"channel": "sms", "inbound_id": "undone", "received_at": WHEN}
-                await _RECORD.count(connection, values)
-                raise RuntimeError("a failure after the statement")
-    async with database.unit_of_work() as uow:
-        connection = await uow.session.connection()
-        assert [i for i, _ in await _READ.rows(connection, {"wanted": "sms"})] == ["kept"]
