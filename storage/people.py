@@ -78,6 +78,8 @@ class PeopleRepository:
         self, channel: str, external_ids: Collection[str]
     ) -> dict[str, datetime | None]:
         """When each of these chats last wrote to us (the WhatsApp window)."""
+        if not external_ids:
+            return {}
         values = {f"chat_{n}": chat for n, chat in enumerate(external_ids)}
         connection = await self.session.connection()
         rows = await _last_inbound(len(values)).rows(connection, {"channel": channel, **values})

@@ -167,3 +167,8 @@ async def test_a_message_arrives_once_with_who_is_writing(database: Database):
     async with database.unit_of_work() as uow:
         again = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM2")
         assert (again.fresh, again.writer) == (False, None)
+
+
+async def test_no_chats_have_no_windows(database: Database):
+    async with database.unit_of_work() as uow:
+        assert await uow.people.last_inbound("whatsapp", []) == {}
