@@ -5,7 +5,8 @@ own processes. C conversations stay in flight: each person sends a message, wait
 the whole answer, and sends the next. A Ci sono step is "aiuto" at the language
 question: the person and the state are loaded, the state saved, the replies written to
 the outbox and sent by the delivery worker. Prints updates/s, the CPU time the bot's
-processes spent per update, the latency from the message being offered to the last
+processes spent per update (and PostgreSQL's processes, and this process: the cores
+they all share), the latency from the message being offered to the last
 reply reaching the fake, and the bots' peak RSS.
 
     .venv/bin/python bench/step.py [--updates 3000] [--conversations 64]
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -57,6 +59,7 @@ class Chats:
 
     send: Callable[[int, str], Awaitable[Any]]
     count: Callable[[int], int]
+    reach: Callable[[int, int], Awaitable[None]]  # until chat n has that many messages
 
 
 @dataclass
@@ -76,6 +79,7 @@ def telegram_chats(fake: FakeTelegram, ports: list[int]) -> Chats:
     return Chats(
         send=lambda n, text: fake.user_sends_text(chat + n, text),
         count=lambda n: fake.count_to(chat + n),
+        reach=lambda n, count: fake.until_count(chat + n, count),
     )
 
 
@@ -93,13 +97,36 @@ def whatsapp_chats(fake: FakeTwilio, ports: list[int]) -> Chats:
         if status != 200:
             raise RuntimeError(f"webhook answered {status}")
 
-    return Chats(send=send, count=lambda n: fake.count_to(number(n)))
+    return Chats(
+        send=send,
+        count=lambda n: fake.count_to(number(n)),
+        reach=lambda n, count: fake.until_count(number(n), count),
+    )
 
 
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds() -> float:
+    """CPU time PostgreSQL's processes (its server and the backends serving the bots)
+    have used so far; they share the machine's cores with the bots and the load."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if (stat.parent / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError):
+            pass  # gone meanwhile
+    return total
+
+
+def load_cpu_seconds() -> float:
+    """CPU time of this process: the load, and the fake platforms answering the bots."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def wait_listening(port: int, within: float = 30.0) -> None:
@@ -114,12 +141,14 @@ async def wait_listening(port: int, within: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError("no reply in time")
-        await asyncio.sleep(0.005)  # the load must not take the bots' CPU
+async def until(chats: Chats, n: int, count: int) -> None:
+    """Until chat n has `count` messages: woken by the fake, not polling it (polling
+    every few milliseconds took CPU from the bot being measured)."""
+    try:
+        async with asyncio.timeout(WAIT):
+            await chats.reach(n, count)
+    except TimeoutError:
+        raise RuntimeError("no reply in time") from None
 
 
 async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str, float]:
@@ -140,11 +169,11 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
             await (wait_healthy(process, port) if bot.cisono else wait_listening(port))
         # warm-up, not measured: everyone says hello (a Ci sono sign-up starts)
         await asyncio.gather(*(chats.send(n, "ciao") for n in people))
-        await asyncio.gather(*(until(lambda n=n: chats.count(n) >= 1) for n in people))
+        await asyncio.gather(*(until(chats, n, 1) for n in people))
         text = "aiuto" if bot.cisono else "ciao"
         before = chats.count(0)  # how many messages one step answers with
         await chats.send(0, text)
-        await until(lambda: chats.count(0) > before)
+        await until(chats, 0, before + 1)
         await asyncio.sleep(0.5)
         per_step = chats.count(0) - before
 
@@ -153,14 +182,17 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
                 wanted = chats.count(n) + per_step
                 started = time.perf_counter()
                 await chats.send(n, text)
-                await until(lambda w=wanted: chats.count(n) >= w)
+                await until(chats, n, wanted)
                 latencies.append(time.perf_counter() - started)
 
         cpu_before = sum(cpu_seconds(process.pid) for process in processes)
+        database_before, load_before = database_cpu_seconds(), load_cpu_seconds()
         started = time.perf_counter()
         await asyncio.gather(*(conversation(n) for n in people))
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(process.pid) for process in processes) - cpu_before
+        database_cpu = database_cpu_seconds() - database_before
+        load_cpu = load_cpu_seconds() - load_before
         peak = max(memory_mib(process.pid)[1] for process in processes)
     finally:
         for process in processes:
@@ -169,6 +201,9 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
         "updates_per_s": len(latencies) / elapsed,
         "messages_per_step": per_step,
         "cpu_ms": cpu * 1000 / len(latencies),
+        "database_cpu_ms": database_cpu * 1000 / len(latencies),
+        "load_cpu_ms": load_cpu * 1000 / len(latencies),
+        "cores_busy": (cpu + database_cpu + load_cpu) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "rss_mib": peak,
@@ -236,7 +271,9 @@ async def record(rows: list[Any], bot: Bot, chats: Chats, args: argparse.Namespa
     rows.append((bot.label, result))
     print(
         f"{bot.label:34} {result['updates_per_s']:7.0f} updates/s"
-        f"  ({result['messages_per_step']:.0f} messages each, {result['cpu_ms']:.2f} CPU ms)"
+        f"  ({result['messages_per_step']:.0f} messages each, {result['cpu_ms']:.2f} CPU ms,"
+        f" database {result['database_cpu_ms']:.2f}, load {result['load_cpu_ms']:.2f},"
+        f" {result['cores_busy']:.2f} cores busy)"
         f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms"
         f"  peak RSS {result['rss_mib']:4.0f} MiB",
         flush=True,
@@ -267,6 +304,7 @@ async def main() -> None:
     setup = f"{args.database}, {args.conversations} conversations in flight"
     print()
     headers = [f"bot ({setup})", "updates/s", "messages each", "bot CPU ms each"]
+    headers += ["database CPU ms each", "load CPU ms each", "cores busy"]
     headers += ["p50 ms", "p99 ms", "peak RSS MiB"]
     print(
         table(
@@ -277,6 +315,9 @@ async def main() -> None:
                     f"{r['updates_per_s']:.0f}",
                     f"{r['messages_per_step']:.0f}",
                     f"{r['cpu_ms']:.2f}",
+                    f"{r['database_cpu_ms']:.2f}",
+                    f"{r['load_cpu_ms']:.2f}",
+                    f"{r['cores_busy']:.2f}",
                     f"{r['p50_ms']:.1f}",
                     f"{r['p99_ms']:.1f}",
                     f"{r['rss_mib']:.0f}",

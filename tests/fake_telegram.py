@@ -10,7 +10,6 @@ import itertools
 import json
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from tests.tally import Tally
 
 SPEC_PATH = Path(__file__).parent / "specs" / "telegram-bot-api.json"
 Json = dict[str, Any]
@@ -115,7 +116,7 @@ class FakeTelegram:
         self._messages: dict[tuple[int, int], Json] = {}
         self._last_id: dict[int, int] = {}
         self._sent: list[tuple[int, str, dict[str, Any]]] = []
-        self._sent_to: Counter[int] = Counter()  # messages per chat, for cheap waiting
+        self._sent_to = Tally()  # messages per chat, for cheap waiting
         self._pending: list[_Pending] = []
         self._allowed: list[str] = []
         self._failures: dict[str, list[ApiError]] = {}
@@ -169,6 +170,10 @@ class FakeTelegram:
     def count_to(self, chat_id: int) -> int:
         """How many messages and documents reached `chat_id` (without scanning them all)."""
         return self._sent_to[chat_id]
+
+    async def until_count(self, chat_id: int, count: int) -> None:
+        """Until `count` messages and documents reached `chat_id` (no polling)."""
+        await self._sent_to.reach(chat_id, count)
 
     def texts_to(self, chat_id: int) -> list[str]:
         """Texts (and document captions) that reached `chat_id`, in order."""
@@ -367,7 +372,7 @@ class FakeTelegram:
             return ApiError(400, f"Bad Request: {error}").response()
         if method in ("sendMessage", "sendDocument"):
             self._sent.append((result["chat"]["id"], method, params))
-            self._sent_to[result["chat"]["id"]] += 1
+            self._sent_to.add(result["chat"]["id"])
         return web.json_response({"ok": True, "result": result})
 
     async def _params(self, request: web.Request, fields: dict[str, Json]) -> dict[str, Any]:

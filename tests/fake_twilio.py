@@ -8,7 +8,6 @@ import binascii
 import json
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -16,6 +15,8 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from twilio.request_validator import RequestValidator
+
+from tests.tally import Tally
 
 API_VERSION = "2010-04-01"
 WHATSAPP = "whatsapp:"
@@ -55,7 +56,7 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.url = ""
         self.messages: list[dict[str, Any]] = []
-        self._sent_to: Counter[str] = Counter()  # accepted messages per To, for cheap waiting
+        self._sent_to = Tally()  # accepted messages per To, for cheap waiting
         self.rejected: list[dict[str, Any]] = []
         self.callbacks: list[dict[str, Any]] = []  # every status callback: fields, url, result
         self.auto_report = False
@@ -127,6 +128,10 @@ class FakeTwilio:
     def count_to(self, to: str) -> int:
         """How many messages were accepted for `to` (without scanning them all)."""
         return self._sent_to[to]
+
+    async def until_count(self, to: str, count: int) -> None:
+        """Until `count` messages were accepted for `to` (no polling)."""
+        await self._sent_to.reach(to, count)
 
     def messages_to(self, to: str) -> list[dict[str, Any]]:
         """Accepted messages whose To was exactly `to`."""
@@ -216,7 +221,7 @@ class FakeTwilio:
             "at": time.monotonic(),  # when it was accepted, for tests of pacing
         }
         self.messages.append(record)
-        self._sent_to[to] += 1
+        self._sent_to.add(to)
         response = web.json_response(self._resource(record), status=201)
         await response.prepare(request)
         await response.write_eof()  # the sender has its 201 before any callback starts
