@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     LABEL_STYLE_TABLENAME_PLUS_COL,
     bindparam,
     func,
-    inspect,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import Mapper, class_mapper, make_transient_to_detached
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -130,14 +129,23 @@ def _writer(session: AsyncSession, rows: Sequence[Row]) -> Writer | None:
     return Writer(person, account, roles, Conversation.stored(person.id, *stored))
 
 
+@cache
+def _mapping(model: type[SQLModel]) -> tuple[Mapper[Any], tuple[str, ...]]:
+    """The model's mapper, configured (the first message may come before any query),
+    and its table's column names in order; looked up once, not twice per message."""
+    mapper = class_mapper(model)
+    return mapper, tuple(mapper.local_table.c.keys())
+
+
 def _persistent(session: AsyncSession, model: type[M], values: Sequence[Any]) -> M:
     """An instance as the ORM loads one (persistent in `session`, nothing changed), from
     its table's columns in order; the session's own, if it holds that row already."""
-    mapper = inspect(model)
-    fields = dict(zip(mapper.local_table.c.keys(), values, strict=True))
-    held = session.sync_session.identity_map.get(identity_key(model, fields["id"]))
+    mapper, names = _mapping(model)
+    fields = dict(zip(names, values, strict=True))
+    key = mapper.identity_key_from_primary_key((fields["id"],))
+    held = session.sync_session.identity_map.get(key)
     if held is not None:
-        return held
+        return held  # type: ignore[no-any-return]
     instance: M = mapper.class_manager.new_instance()
     instance.__dict__.update(fields)
     make_transient_to_detached(instance)
