@@ -49,7 +49,7 @@ class App:
         limits: RateLimits | None = None,
     ) -> App:
         clock = clock or SystemClock()
-        database = database or Database(settings.database_url)
+        database = database or Database(settings.database_url, settings.database_pool)
         engine = ConversationEngine(database, all_steps(), settings.flow_settings(), clock)
         metrics = Metrics()
         limits = limits or RateLimits(

@@ -13,13 +13,14 @@ from flows.config import FlowSettings
 from flows.i18n import LOCALES
 from flows.quorum import parse_rule
 from flows.timing import QuietHours, parse_offsets
-from storage.database import DEFAULT_URL, async_url
+from storage.database import DEFAULT_POOL_SIZE, DEFAULT_URL, async_url
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(DEFAULT_URL, validation_alias="CISONO_DATABASE_URL")
+    database_pool: int = Field(DEFAULT_POOL_SIZE, ge=1, validation_alias="CISONO_DATABASE_POOL")
     locale: str = Field("it", validation_alias="CISONO_LOCALE")
     timezone: str = Field("Europe/Rome", validation_alias="CISONO_TIMEZONE")
 

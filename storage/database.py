@@ -20,6 +20,7 @@ from storage.sqlite_inline import InlineConnection, inline_connector
 
 DEFAULT_URL = "sqlite:///cisono.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_POOL_SIZE = 20  # PostgreSQL connections per process (CISONO_DATABASE_POOL)
 BEGIN = "BEGIN IMMEDIATE"
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -51,7 +52,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
     driver_url = async_url(url)
     if not is_sqlite(url):
-        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
+        # No connections beyond the pool: under load, an overflow connection was opened
+        # for one transaction and closed after it, a new PostgreSQL backend each time,
+        # which cost more than the transaction (bench/README.md). A unit of work waits
+        # for a pooled connection instead.
+        kwargs.setdefault("max_overflow", 0)
         # No ping before each transaction (a round trip each, 15 % of a conversation
         # step): after a restart of the server, the first use of a pooled connection
         # fails, SQLAlchemy discards the whole pool, and that one unit of work is retried

@@ -92,9 +92,11 @@ class UnitOfWork:
 class Database:
     """One engine per process; hands out units of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int | None = None) -> None:
+        """`pool_size`: PostgreSQL connections this process keeps (SQLite: ignored)."""
         self.url = url
-        self.engine: AsyncEngine = create_engine(url)
+        pool = {"pool_size": pool_size} if pool_size and not is_sqlite(url) else {}
+        self.engine: AsyncEngine = create_engine(url, **pool)
         self._sessions = session_factory(self.engine)
         # SQLite has one writer: taking turns here is much faster than SQLite's own
         # busy-wait, which sleeps up to 100 ms at a time when transactions collide

@@ -1,0 +1,56 @@
+"""A busy worker keeps its PostgreSQL connections: transactions beyond the pool wait for
+one of its connections instead of opening a backend of their own for a moment (which
+cost PostgreSQL more than the transaction itself)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.app import App
+from bot.ratelimit import RateLimits
+from bot.settings import Settings
+from storage.unit_of_work import Database
+
+
+async def _backend(database: Database) -> int:
+    async with database.unit_of_work() as uow:
+        connection = await uow.session.connection()
+        (pid,) = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).one()
+        await asyncio.sleep(0.02)  # still holding it while the others ask
+        return int(pid)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_thirty_transactions_at_once_share_the_pools_three_connections(
+    database_url: str,
+):
+    database = Database(database_url, pool_size=3)
+    try:
+        first = await asyncio.gather(*(_backend(database) for _ in range(30)))
+        again = await asyncio.gather(*(_backend(database) for _ in range(30)))
+    finally:
+        await database.dispose()
+    assert len(set(first)) == 3  # none opened beyond the pool
+    assert set(again) == set(first)  # and the same ones kept, not closed and opened anew
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_pool_is_set_by_cisono_database_pool(database_url: str):
+    settings = Settings.model_validate(
+        {"CISONO_DATABASE_URL": database_url, "CISONO_DATABASE_POOL": "4"}
+    )
+    app = App.build(settings, {}, limits=RateLimits({}))
+    try:
+        backends = await asyncio.gather(*(_backend(app.database) for _ in range(12)))
+    finally:
+        await app.database.dispose()
+    assert len(set(backends)) == 4
+    assert Settings.model_validate({}).database_pool == 20
+
+
+def test_sqlite_keeps_its_own_pool(tmp_path):
+    """One file, one writer at a time: the setting does not apply."""
+    url = f"sqlite:///{tmp_path / 'cisono.db'}"
+    assert Database(url, pool_size=4).engine.pool.size() == Database(url).engine.pool.size()
