@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from flows.config import Clock, FlowSettings
 from flows.notify import Notifier
-from scheduler.reminders import HANDLERS, Firing, Handler, Skip
+from scheduler.reminders import HANDLERS, PRELOADS, Firing, Handler, Preload, Skip
 from storage.tables import Reminder
 from storage.unit_of_work import Database, UnitOfWork
 
@@ -34,12 +34,14 @@ class ReminderSweep:
         clock: Clock,
         handlers: Mapping[str, Handler] = HANDLERS,
         batch: int = 200,
+        preloads: Mapping[str, Preload] = PRELOADS,
     ) -> None:
         self.database = database
         self.settings = settings
         self.clock = clock
         self.notifier = Notifier(settings, clock)
         self.handlers = dict(handlers)
+        self.preloads = {kind: preloads[kind] for kind in handlers if kind in preloads}
         self.batch = batch
 
     async def run(self) -> SweepReport:
@@ -48,6 +50,10 @@ class ReminderSweep:
         while True:
             async with self.database.unit_of_work() as uow:
                 due = await uow.reminders.claim_due(self.clock.now(), self.batch)
+                loaded = []  # held while the batch fires, so that the session keeps them
+                for kind, preload in self.preloads.items():
+                    if of_kind := [r for r in due if r.kind == kind]:
+                        loaded += await preload(uow, of_kind)
                 for reminder in due:
                     await self._fire(uow, reminder, report)
             if len(due) < self.batch:

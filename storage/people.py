@@ -13,7 +13,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import writers
 from storage.direct import Direct
-from storage.tables import ChannelAccount, ConversationState, OutboxMessage, Person, PersonRole
+from storage.tables import (
+    ChannelAccount,
+    ConversationState,
+    OutboxMessage,
+    Person,
+    PersonRole,
+    ShiftAssignment,
+)
 from storage.writers import Arrival, Writer
 
 ROLES = ("family", "volunteer", "member", "coordinator")
@@ -42,6 +49,17 @@ class PeopleRepository:
 
     async def get(self, person_id: int) -> Person | None:
         return await self.session.get(Person, person_id)
+
+    async def on_shifts(self, shift_ids: Collection[int]) -> Sequence[Person]:
+        """The people confirmed on these shifts, in one query; `get` then finds them in
+        the session."""
+        if not shift_ids:
+            return []
+        confirmed = sa_select(col(ShiftAssignment.person_id)).where(
+            col(ShiftAssignment.shift_id).in_(shift_ids), col(ShiftAssignment.status) == "confirmed"
+        )
+        query = select(Person).where(col(Person.id).in_(confirmed))
+        return (await self.session.exec(query)).all()
 
     async def by_phone(self, phone: str) -> Person | None:
         result = await self.session.exec(select(Person).where(Person.phone == phone))

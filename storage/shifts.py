@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -24,6 +24,13 @@ class ShiftRepository:
 
     async def get(self, shift_id: int) -> Shift | None:
         return await self.session.get(Shift, shift_id)
+
+    async def load(self, shift_ids: Collection[int]) -> Sequence[Shift]:
+        """These shifts in one query; `get` then finds them in the session."""
+        if not shift_ids:
+            return []
+        query = select(Shift).where(col(Shift.id).in_(shift_ids))
+        return (await self.session.exec(query)).all()
 
     async def lock(self, shift_id: int) -> Shift | None:
         """The shift, locked until commit: concurrent takers of its places queue here

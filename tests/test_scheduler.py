@@ -4,10 +4,12 @@ sweepers on one PostgreSQL fire each reminder exactly once."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from flows.config import FlowSettings, SystemClock
@@ -21,6 +23,7 @@ from tests.fakes import FakeClock
 from tests.platforms import running, settings_for
 
 REMINDERS = 1000
+FROM = re.compile(r'\bFROM\s+"?(\w+)')  # the table a SELECT reads first
 
 
 async def say_hello(firing: Firing) -> None:
@@ -88,3 +91,51 @@ async def test_cisono_run_fires_due_reminders(database: Database, telegram: Fake
         (reminder,) = (await uow.session.exec(select(Reminder))).all()
     assert reminder.status == "sent" and reminder.recipients == 1
     assert reminder.fired_at is not None and reminder.fired_at >= now
+
+
+async def test_a_batch_of_shift_reminders_asks_for_its_shifts_and_volunteers_once(
+    database: Database,
+):
+    """Twenty volunteers, each confirmed on a shift of their own (one also on a second
+    shift, and waitlisted on a third): one query for the shifts, one for the volunteers,
+    whatever the batch's size; each confirmed volunteer reminded once."""
+    clock = FakeClock()
+    starts = clock.now() + timedelta(hours=3)
+    async with database.unit_of_work() as uow:
+        shifts = []
+        for n in range(20):
+            shift = await uow.shifts.add(
+                Shift(title=f"Turno {n}", zone="Bologna", starts_at=starts, ends_at=starts)
+            )
+            assert shift.id is not None
+            shifts.append(shift.id)
+            uow.reminders.add("shift", f"shift:{shift.id}", "2h", clock.now())
+        uow.reminders.add("shift", "shift:none", "2h", clock.now())  # a broken subject
+        for n, shift_id in enumerate(shifts):
+            person = await uow.people.add(Person(name=f"Volontario {n}", locale="it"))
+            assert person.id is not None
+            await uow.people.add_account(person.id, "telegram", str(500 + n))
+            uow.session.add(ShiftAssignment(shift_id=shift_id, person_id=person.id))
+            if n == 0:  # also on the next shift, and waiting for a place on the one after
+                uow.session.add(ShiftAssignment(shift_id=shifts[1], person_id=person.id))
+                waiting = ShiftAssignment(shift_id=shifts[2], person_id=person.id)
+                waiting.status = "waitlisted"
+                uow.session.add(waiting)
+    reads: Counter[str] = Counter()
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads[FROM.findall(statement)[0]] += 1
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        report = await ReminderSweep(database, FlowSettings(), clock).run()
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+
+    assert (report.fired, report.skipped, report.messages) == (20, 1, 21)
+    assert reads["shift"] == 1
+    assert reads["person"] == 1
+    async with database.unit_of_work() as uow:
+        sent = (await uow.session.exec(select(OutboxMessage.address))).all()
+    assert Counter(sent) == {str(500 + n): 1 for n in range(1, 20)} | {"500": 2}
