@@ -1,6 +1,7 @@
 """A bare echo bot (no database, one message back per message): the ceiling.
 
 python bench/bare_echo_bot.py aiogram|ptb|ptb-aiohttp   (TELEGRAM_BOT_TOKEN, TELEGRAM_API_URL set)
+python bench/bare_echo_bot.py aiogram-webhook PORT   (the same, on aiogram's own webhook server)
 python bench/bare_echo_bot.py twilio PORT   (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
                                              TWILIO_API_URL set)
 
@@ -32,6 +33,33 @@ async def aiogram_echo(token: str, api: str) -> None:
         await message.answer(message.text or "?")
 
     await dispatcher.start_polling(bot, handle_signals=True, tasks_concurrency_limit=64)
+
+
+def aiogram_webhook_echo(token: str, api: str, port: int) -> None:
+    """aiogram's own webhook server (aiohttp): updates POSTed to it, answered at once
+    and handled in the background, as aiogram does by default."""
+    from aiogram import Bot, Dispatcher
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import Message
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "?")
+
+    @dispatcher.startup()
+    async def register(bot: Bot) -> None:
+        await bot.set_webhook(f"http://127.0.0.1:{port}/telegram/webhook")
+
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot).register(app, path="/telegram/webhook")
+    setup_application(app, dispatcher, bot=bot)
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
 
 
 def ptb_echo(token: str, api: str, over_aiohttp: bool) -> None:
@@ -104,5 +132,7 @@ if __name__ == "__main__":
         token, api = os.environ["TELEGRAM_BOT_TOKEN"], os.environ["TELEGRAM_API_URL"]
         if driver == "aiogram":
             asyncio.run(aiogram_echo(token, api))
+        elif driver == "aiogram-webhook":
+            aiogram_webhook_echo(token, api, int(sys.argv[2]))
         else:
             ptb_echo(token, api, over_aiohttp=driver == "ptb-aiohttp")

@@ -231,6 +231,16 @@ async def run_telegram(driver: str, args: argparse.Namespace, rows: list[Any]) -
             rows, Bot(f"bare {echo} echo", False, command, [env]), telegram_chats(bare, []), args
         )
         await bare.stop()
+    if driver == "aiogram" and args.process_counts:
+        # the same driver's echo on its own webhook server, for the webhook rows
+        bare = FakeTelegram()
+        await bare.start()
+        port = free_port()
+        env = {"TELEGRAM_BOT_TOKEN": bare.token, "TELEGRAM_API_URL": bare.url}
+        command = [[PYTHON, "bench/bare_echo_bot.py", "aiogram-webhook", str(port)]]
+        echo = Bot("bare aiogram-webhook echo", False, command, [env], [port])
+        await record(rows, echo, telegram_chats(bare, [port]), args)
+        await bare.stop()
     shapes = [("polling", 1)] + [("webhook", n) for n in args.process_counts]
     for mode, count in shapes:
         fake = FakeTelegram()
@@ -331,7 +341,7 @@ async def main() -> None:
     for label, r in rows:
         if label.startswith("cisono"):
             kind = "twilio" if "whatsapp" in label else label.split()[1]
-            for echo in (kind, f"{kind}-aiohttp"):
+            for echo in (kind, f"{kind}-aiohttp", f"{kind}-webhook" if "webhook" in label else ""):
                 if echo in bare:
                     share = r["updates_per_s"] / bare[echo]["updates_per_s"]
                     print(f"{label}: {share:.0%} of the bare {echo} echo's updates/s")
