@@ -11,12 +11,14 @@ reply reaching the fake, and the bots' peak RSS.
 
     .venv/bin/python bench/step.py [--updates 3000] [--conversations 64]
         [--database sqlite|postgres] [--platforms telegram,whatsapp]
-        [--drivers aiogram,ptb] [--processes 1,2]
+        [--drivers aiogram,ptb] [--processes 1,2] [--rounds 3]
 
 Telegram: the bare echo and `cisono run` poll getUpdates; with --processes, `cisono run`
 is also measured on webhooks, one chat's updates always to the same process (a load
 balancer in front of N processes). WhatsApp: signed Twilio webhooks to N processes,
-the bare echo being a Starlette form endpoint that sends with Twilio's client.
+the bare echo being a Starlette form endpoint that sends with Twilio's client. With
+--rounds N everything is measured N times over, each echo again right before its steps,
+and the table gives the medians, the shares one per round.
 """
 
 from __future__ import annotations
@@ -298,18 +300,28 @@ async def main() -> None:
     parser.add_argument("--platforms", default="telegram,whatsapp")
     parser.add_argument("--drivers", default="aiogram,ptb")
     parser.add_argument("--processes", default="", help="e.g. 1,2: cisono on webhooks")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure everything N times; medians shown"
+    )
     args = parser.parse_args()
     args.process_counts = [int(n) for n in args.processes.split(",") if n]
     if any(n > 1 for n in args.process_counts) and args.database != "postgres":
         parser.error("several processes share a PostgreSQL database: --database postgres")
 
-    rows: list[Any] = []
+    rounds: list[list[Any]] = []
     platforms = args.platforms.split(",")
-    if "telegram" in platforms:
-        for driver in args.drivers.split(","):
-            await run_telegram(driver, args, rows)
-    if "whatsapp" in platforms:
-        await run_whatsapp(args, rows)
+    for _ in range(args.rounds):  # each echo right before its steps, again each round
+        rows: list[Any] = []
+        if "telegram" in platforms:
+            for driver in args.drivers.split(","):
+                await run_telegram(driver, args, rows)
+        if "whatsapp" in platforms:
+            await run_whatsapp(args, rows)
+        rounds.append(rows)
+    labels = [label for label, _ in rounds[0]]
+    rows = [
+        (label, _medians([r for rnd in rounds for lb, r in rnd if lb == label])) for label in labels
+    ]
 
     setup = f"{args.database}, {args.conversations} conversations in flight"
     print()
@@ -336,15 +348,34 @@ async def main() -> None:
             ),
         )
     )
+    if args.rounds > 1:
+        print(f"(medians of {args.rounds} rounds)")
     print()
-    bare = {label.split()[1]: r for label, r in rows if label.startswith("bare")}
-    for label, r in rows:
-        if label.startswith("cisono"):
+    for label, echo, shares in _shares(rounds):
+        each = f" (rounds: {', '.join(f'{s:.0%}' for s in shares)})" if len(shares) > 1 else ""
+        median = statistics.median(shares)
+        print(f"{label}: {median:.0%} of the bare {echo} echo's updates/s{each}")
+
+
+def _medians(results: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def _shares(rounds: list[list[Any]]) -> list[tuple[str, str, list[float]]]:
+    """Each step's updates/s over the same platform's echo, one share per round (the echo
+    measured minutes before the step, in the same round)."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for rows in rounds:
+        bare = {label.split()[1]: r for label, r in rows if label.startswith("bare")}
+        for label, r in rows:
+            if not label.startswith("cisono"):
+                continue
             kind = "twilio" if "whatsapp" in label else label.split()[1]
             for echo in (kind, f"{kind}-aiohttp", f"{kind}-webhook" if "webhook" in label else ""):
                 if echo in bare:
                     share = r["updates_per_s"] / bare[echo]["updates_per_s"]
-                    print(f"{label}: {share:.0%} of the bare {echo} echo's updates/s")
+                    found.setdefault((label, echo), []).append(share)
+    return [(label, echo, shares) for (label, echo), shares in found.items()]
 
 
 if __name__ == "__main__":
