@@ -77,7 +77,9 @@ async def test_every_recipient_once_and_a_report_that_matches_the_platforms(
         await settled(database, within=120)
         delivered = PER_PLATFORM - len(OPTED_OUT)
         await twilio.wait_for(
-            lambda: sum(c.get("MessageStatus") == "delivered" for c in twilio.callbacks) >= delivered,
+            lambda: (
+                sum(c.get("MessageStatus") == "delivered" for c in twilio.callbacks) >= delivered
+            ),
             timeout=30,
         )
         async with database.unit_of_work() as uow:
