@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -41,6 +45,10 @@ def async_url(url: str) -> URL:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_sqlite_file(url: str) -> bool:
+    return is_sqlite(url) and not _sqlite_is_memory(url)
 
 
 def _sqlite_is_memory(url: str) -> bool:
@@ -96,6 +104,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # A deferred transaction that later writes fails at once with SQLITE_BUSY
         # when another writer got in first; IMMEDIATE waits for the busy timeout.
         inline = connection.connection.driver_connection
+        if isinstance(inline, InlineConnection) and inline.sqlite.in_transaction:
+            return  # begun by the unit of work already, on its held connection (Session)
         if not (isinstance(inline, InlineConnection) and inline.begin_now(BEGIN)):
             connection.exec_driver_sql(BEGIN)  # waits on a thread when it must
 
@@ -105,29 +115,92 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 class Session(AsyncSession):
     """An async session that hands out its transaction's connection without a trip
     through a greenlet each time (the repositories' Core statements ask for it on every
-    message, several times)."""
+    message, several times).
 
-    _held: tuple[object, AsyncConnection] | None = None
+    On a SQLite file it is bound to the one connection the process holds for its
+    units of work (`held`, storage.unit_of_work: they take turns anyway), and it begins
+    and commits the file's transaction itself. The ORM's own transaction (a Connection
+    and its RootTransaction, the pool's checkout and return) starts only when the ORM
+    needs the connection, to flush or to query, and then takes over the transaction
+    already begun. A message's step (its statements all direct, storage.direct) and the
+    delivery's claims and records never need it: they cost a third less.
+    """
+
+    _lent: tuple[object, AsyncConnection] | None = None
+    held: AsyncConnection | None = None  # SQLite file: the process's connection
 
     async def connection(self, *args: Any, **kwargs: Any) -> AsyncConnection:
+        if self.held is not None and not args and not kwargs:
+            with _as_sqlalchemys(self.held, BEGIN):
+                await _inline(self.held).begin_once(BEGIN)
+            return self.held
         transaction = self.sync_session.get_transaction()
-        if not args and not kwargs and self._held is not None and transaction is not None:
-            held_by, connection = self._held
-            if held_by is transaction and transaction.is_active:
+        if not args and not kwargs and self._lent is not None and transaction is not None:
+            lent_by, connection = self._lent
+            if lent_by is transaction and transaction.is_active:
                 return connection
         connection = await super().connection(*args, **kwargs)
         # the root transaction the connection belongs to: after a commit or a rollback
         # the next one may be on another pooled connection
-        self._held = (self.sync_session.get_transaction(), connection)
+        self._lent = (self.sync_session.get_transaction(), connection)
         return connection
 
+    def _orm_engaged(self) -> bool:
+        """Whether the ORM has work for the database: objects to flush, or its own
+        transaction on the held connection."""
+        sync, held = self.sync_session, self.held
+        assert held is not None and held.sync_connection is not None
+        return bool(sync.new or sync.dirty or sync.deleted or held.sync_connection.in_transaction())
+
+    async def commit(self) -> None:
+        if self.held is None:
+            await super().commit()
+            return
+        if self._orm_engaged():
+            await super().commit()  # flushes; its commit is the file's
+        with _as_sqlalchemys(self.held, "COMMIT"):
+            _inline(self.held).commit_open()
+
+    async def rollback(self) -> None:
+        await super().rollback()
+        if self.held is not None:
+            with _as_sqlalchemys(self.held, "ROLLBACK"):
+                _inline(self.held).rollback_open()
+
     async def close(self) -> None:
-        if self.sync_session.in_transaction():
+        if self.held is not None:
+            if self.sync_session.in_transaction() and self._orm_engaged():
+                await super().close()  # the ORM's transaction: rolled back through the driver
+            else:
+                self.sync_session.close()  # nothing of the ORM's on the connection
+            with _as_sqlalchemys(self.held, "ROLLBACK"):
+                _inline(self.held).rollback_open()  # a transaction left open: undone
+        elif self.sync_session.in_transaction():
             await super().close()  # the connection is given back: that may need the driver
         else:
             # committed or rolled back already: closing only lets go of the objects,
             # which needs no trip through a greenlet (every unit of work ends so)
             self.sync_session.close()
+
+
+@contextmanager
+def _as_sqlalchemys(connection: AsyncConnection, sql: str) -> Iterator[None]:
+    """sqlite3's errors as SQLAlchemy's, as if the statement had gone through it (callers
+    tell an outage by `DBAPIError`: a webhook answers 503, the delivery waits)."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            sql, (), error, sqlite3.Error, dialect=connection.dialect
+        ) from error
+
+
+def _inline(connection: AsyncConnection) -> InlineConnection:
+    record = connection.sync_connection.connection if connection.sync_connection else None
+    driver = record.driver_connection if record is not None else None
+    if not isinstance(driver, InlineConnection):
+        raise RuntimeError("a held connection is SQLite's, in this thread")
+    return driver
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

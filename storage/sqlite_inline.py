@@ -148,6 +148,24 @@ class InlineConnection:
         finally:
             cursor.close()
 
+    async def begin_once(self, sql: str) -> None:
+        """`sql` (a BEGIN) unless a transaction is open already: at once, or on a thread
+        while another process holds the write lock (up to the busy timeout), so that
+        the event loop goes on meanwhile."""
+        connection = self._open()
+        if not connection.in_transaction and not self.begin_now(sql):
+            await asyncio.to_thread(connection.execute, sql)
+
+    def commit_open(self) -> None:
+        """Commit the transaction, if one is open."""
+        if self._open().in_transaction:
+            self._open().commit()
+
+    def rollback_open(self) -> None:
+        """Roll the transaction back, if one is open."""
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.rollback()
+
     async def commit(self) -> None:
         self._open().commit()
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.assemblies import AssemblyRepository
 from storage.audit import AuditLog
 from storage.broadcasts import BroadcastRepository
 from storage.conversations import ConversationRepository
-from storage.database import create_engine, is_sqlite, session_factory
+from storage.database import Session, create_engine, is_sqlite, is_sqlite_file, session_factory
 from storage.inbound import InboundRepository
 from storage.members import MemberRepository
 from storage.outbox import OutboxRepository
@@ -61,15 +61,30 @@ class UnitOfWork:
     workers = _Repository(WorkerRepository)
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], writer: asyncio.Lock | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        writer: asyncio.Lock | None = None,
+        held: Callable[[], Awaitable[AsyncConnection]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._writer = writer
+        self._held = held
 
     async def __aenter__(self) -> Self:
         if self._writer is not None:
             await self._writer.acquire()
-        self.session = self._sessions()
+        try:
+            if self._held is None:
+                self.session = self._sessions()
+            else:
+                connection = await self._held()
+                self.session = self._sessions(bind=connection)
+                assert isinstance(self.session, Session)
+                self.session.held = connection
+        except BaseException:
+            if self._writer is not None:
+                self._writer.release()
+            raise
         return self
 
     async def __aexit__(
@@ -101,13 +116,27 @@ class Database:
         # SQLite has one writer: taking turns here is much faster than SQLite's own
         # busy-wait, which sleeps up to 100 ms at a time when transactions collide
         self._writer = asyncio.Lock() if self.is_sqlite else None
+        # ...and, taking turns, the units of work on a file share one connection, held
+        # for the process's life: no pool checkout and return around each (Session)
+        self._held: AsyncConnection | None = None
+        self._holds = is_sqlite_file(url)
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self._sessions, self._writer)
+        return UnitOfWork(self._sessions, self._writer, self._connection if self._holds else None)
+
+    async def _connection(self) -> AsyncConnection:
+        """The connection the units of work on a SQLite file take turns on."""
+        held = self._held
+        if held is None or held.closed or held.invalidated:
+            held = self._held = await self.engine.connect()
+        return held
 
     async def dispose(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            await held.close()
         await self.engine.dispose()
