@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,12 +17,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.sqlite_inline import InlineConnection, inline_connector
+from storage.direct import driver
+from storage.sqlite_inline import BEGIN, InlineConnection, inline_connector
 
 DEFAULT_URL = "sqlite:///cisono.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_POOL_SIZE = 20  # PostgreSQL connections per process (CISONO_DATABASE_POOL)
-BEGIN = "BEGIN IMMEDIATE"
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
@@ -117,22 +114,21 @@ class Session(AsyncSession):
     through a greenlet each time (the repositories' Core statements ask for it on every
     message, several times).
 
-    On a SQLite file it is bound to the one connection the process holds for its
-    units of work (`held`, storage.unit_of_work: they take turns anyway), and it begins
-    and commits the file's transaction itself. The ORM's own transaction (a Connection
-    and its RootTransaction, the pool's checkout and return) starts only when the ORM
-    needs the connection, to flush or to query, and then takes over the transaction
-    already begun. A message's step (its statements all direct, storage.direct) and the
-    delivery's claims and records never need it: they cost a third less.
+    Given the connection of its unit of work (`held`: on a SQLite file the one the
+    process's units of work take turns on, on PostgreSQL one taken from the pool for
+    the unit of work), it begins and ends the transaction on it through the driver
+    (storage.direct). The ORM's own transaction (a Connection's RootTransaction and the
+    session's) starts only when the ORM needs the connection, to flush or to query, and
+    then takes over the transaction already begun. A message's step and the delivery's
+    claims and records, whose statements are all direct, never need it.
     """
 
     _lent: tuple[object, AsyncConnection] | None = None
-    held: AsyncConnection | None = None  # SQLite file: the process's connection
+    held: AsyncConnection | None = None  # the unit of work's connection
 
     async def connection(self, *args: Any, **kwargs: Any) -> AsyncConnection:
         if self.held is not None and not args and not kwargs:
-            with _as_sqlalchemys(self.held, BEGIN):
-                await _inline(self.held).begin_once(BEGIN)
+            await driver(self.held).begin()
             return self.held
         transaction = self.sync_session.get_transaction()
         if not args and not kwargs and self._lent is not None and transaction is not None:
@@ -156,16 +152,16 @@ class Session(AsyncSession):
         if self.held is None:
             await super().commit()
             return
+        if self.held.invalidated:  # the server went away in this transaction
+            raise PendingRollbackError("the connection was lost: roll back")
         if self._orm_engaged():
-            await super().commit()  # flushes; its commit is the file's
-        with _as_sqlalchemys(self.held, "COMMIT"):
-            _inline(self.held).commit_open()
+            await super().commit()  # flushes; its commit is the connection's
+        await driver(self.held).commit()
 
     async def rollback(self) -> None:
         await super().rollback()
-        if self.held is not None:
-            with _as_sqlalchemys(self.held, "ROLLBACK"):
-                _inline(self.held).rollback_open()
+        if self.held is not None and not self.held.invalidated:
+            await driver(self.held).rollback()
 
     async def close(self) -> None:
         if self.held is not None:
@@ -173,34 +169,14 @@ class Session(AsyncSession):
                 await super().close()  # the ORM's transaction: rolled back through the driver
             else:
                 self.sync_session.close()  # nothing of the ORM's on the connection
-            with _as_sqlalchemys(self.held, "ROLLBACK"):
-                _inline(self.held).rollback_open()  # a transaction left open: undone
+            if not self.held.invalidated:
+                await driver(self.held).rollback()  # a transaction left open: undone
         elif self.sync_session.in_transaction():
             await super().close()  # the connection is given back: that may need the driver
         else:
             # committed or rolled back already: closing only lets go of the objects,
             # which needs no trip through a greenlet (every unit of work ends so)
             self.sync_session.close()
-
-
-@contextmanager
-def _as_sqlalchemys(connection: AsyncConnection, sql: str) -> Iterator[None]:
-    """sqlite3's errors as SQLAlchemy's, as if the statement had gone through it (callers
-    tell an outage by `DBAPIError`: a webhook answers 503, the delivery waits)."""
-    try:
-        yield
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(
-            sql, (), error, sqlite3.Error, dialect=connection.dialect
-        ) from error
-
-
-def _inline(connection: AsyncConnection) -> InlineConnection:
-    record = connection.sync_connection.connection if connection.sync_connection else None
-    driver = record.driver_connection if record is not None else None
-    if not isinstance(driver, InlineConnection):
-        raise RuntimeError("a held connection is SQLite's, in this thread")
-    return driver
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -23,7 +23,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from storage.sqlite_inline import InlineConnection
+from storage.sqlite_inline import BEGIN, InlineConnection
 
 Processor = Callable[[Any], Any] | None
 Row = tuple[Any, ...]
@@ -90,24 +90,45 @@ class Direct:
     async def rows(self, connection: AsyncConnection, values: Mapping[str, Any]) -> list[Row]:
         """The rows a SELECT or a RETURNING gives."""
         plan = self.plan(connection.dialect)
-        raw = await _driver(connection).fetch(plan.sql, plan.arguments(values))
+        raw = await driver(connection).fetch(plan.sql, plan.arguments(values))
         return [plan.row(r) for r in raw]
 
     async def count(self, connection: AsyncConnection, values: Mapping[str, Any]) -> int:
         """How many rows an INSERT, UPDATE or DELETE touched."""
         plan = self.plan(connection.dialect)
-        return await _driver(connection).count(plan.sql, plan.arguments(values))
+        return await driver(connection).count(plan.sql, plan.arguments(values))
 
     async def many(self, connection: AsyncConnection, values: Sequence[Mapping[str, Any]]) -> None:
         """The statement once for each set of values."""
         if values:
             plan = self.plan(connection.dialect)
-            await _driver(connection).many(plan.sql, [plan.arguments(v) for v in values])
+            await driver(connection).many(plan.sql, [plan.arguments(v) for v in values])
 
 
 class _Sqlite:
     def __init__(self, connection: AsyncConnection, inline: InlineConnection) -> None:
-        self.connection, self.db = connection, inline.sqlite
+        self.connection, self.inline, self.db = connection, inline, inline.sqlite
+
+    async def begin(self) -> None:
+        """Begin (IMMEDIATE), unless the connection is in a transaction already."""
+        try:
+            await self.inline.begin_once(BEGIN)
+        except sqlite3.Error as error:
+            _raise(self.connection, BEGIN, (), error, sqlite3.Error)
+
+    async def commit(self) -> None:
+        """Commit the transaction, if one is open."""
+        try:
+            self.inline.commit_open()
+        except sqlite3.Error as error:
+            _raise(self.connection, "COMMIT", (), error, sqlite3.Error)
+
+    async def rollback(self) -> None:
+        """Roll the transaction back, if one is open."""
+        try:
+            self.inline.rollback_open()
+        except sqlite3.Error as error:
+            _raise(self.connection, "ROLLBACK", (), error, sqlite3.Error)
 
     async def fetch(self, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
         try:
@@ -146,6 +167,27 @@ class _Asyncpg:
     async def _begun(self) -> None:
         if self.adapter._transaction is None:
             await self.adapter._start_transaction()
+
+    async def begin(self) -> None:
+        """Nothing yet: the transaction begins with its first statement, as the adapter's."""
+
+    async def commit(self) -> None:
+        """Commit the adapter's transaction, if one is open."""
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        """Roll the adapter's transaction back, if one is open."""
+        await self._end("ROLLBACK")
+
+    async def _end(self, sql: str) -> None:
+        transaction = self.adapter._transaction
+        if transaction is None:
+            return
+        end = transaction.commit if sql == "COMMIT" else transaction.rollback
+        try:
+            await self.adapter._call_and_discard(end)  # the adapter's own, as it ends one
+        except Exception as error:
+            await self._raise(sql, (), error)
 
     async def fetch(self, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
         try:
@@ -202,7 +244,8 @@ def _raise(
     ) from error
 
 
-def _driver(connection: AsyncConnection) -> _Sqlite | _Asyncpg:
+def driver(connection: AsyncConnection) -> _Sqlite | _Asyncpg:
+    """The driver's connection under `connection`, for statements and its transaction."""
     record = connection.sync_connection.connection if connection.sync_connection else None
     if record is None:
         raise RuntimeError("no connection to run a statement on")

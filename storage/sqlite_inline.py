@@ -19,6 +19,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Self
 
+BEGIN = "BEGIN IMMEDIATE"  # every transaction: it waits for the write lock at once, if at all
+
 
 class _RunNow:
     """Stands in for aiosqlite's queue of work, used by the dialect's isolation_level

@@ -65,10 +65,14 @@ class UnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         writer: asyncio.Lock | None = None,
         held: Callable[[], Awaitable[AsyncConnection]] | None = None,
+        give_back: bool = False,
     ) -> None:
+        """`held`: the connection to work on (else the session takes one from the pool
+        when it needs one); `give_back`: close it at the end (back to the pool)."""
         self._sessions = sessions
         self._writer = writer
         self._held = held
+        self._give_back = give_back
 
     async def __aenter__(self) -> Self:
         if self._writer is not None:
@@ -99,9 +103,14 @@ class UnitOfWork:
             else:
                 await self.session.rollback()
         finally:
-            await self.session.close()
-            if self._writer is not None:
-                self._writer.release()
+            try:
+                await self.session.close()
+            finally:
+                held = getattr(self.session, "held", None)
+                if self._give_back and held is not None:
+                    await held.close()
+                if self._writer is not None:
+                    self._writer.release()
 
 
 class Database:
@@ -117,15 +126,19 @@ class Database:
         # busy-wait, which sleeps up to 100 ms at a time when transactions collide
         self._writer = asyncio.Lock() if self.is_sqlite else None
         # ...and, taking turns, the units of work on a file share one connection, held
-        # for the process's life: no pool checkout and return around each (Session)
+        # for the process's life: no pool checkout and return around each (Session).
+        # PostgreSQL's take one from the pool each, the session ending its transaction.
         self._held: AsyncConnection | None = None
         self._holds = is_sqlite_file(url)
+        self._pooled = not self.is_sqlite
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
     def unit_of_work(self) -> UnitOfWork:
+        if self._pooled:
+            return UnitOfWork(self._sessions, None, self.engine.connect, give_back=True)
         return UnitOfWork(self._sessions, self._writer, self._connection if self._holds else None)
 
     async def _connection(self) -> AsyncConnection:

@@ -1,7 +1,8 @@
-"""Units of work on a SQLite file share one held connection and begin and commit its
-transaction themselves (storage.database.Session); the ORM takes the transaction over
-when it needs the connection. Whatever mix of direct statements and ORM work a unit
-does, it is committed together or not at all, as on every other database."""
+"""A unit of work holds its connection (on a SQLite file one the process's units of
+work share; on PostgreSQL one from the pool) and begins and ends its transaction
+through the driver (storage.database.Session); the ORM takes the transaction over when
+it needs the connection. Whatever mix of direct statements and ORM work a unit does,
+it is committed together or not at all."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 from sqlmodel import SQLModel
 from sqlmodel import select as select_models
 
@@ -34,8 +35,14 @@ def file_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """A SQLite file or PostgreSQL (the conftest's `database` on either)."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def database(file_url: str):
+async def sqlite_file(file_url: str):
     database = Database(file_url)
     yield database
     await database.dispose()
@@ -63,7 +70,8 @@ async def people(database: Database) -> int:
         return len((await uow.session.exec(select_models(Person))).all())
 
 
-async def test_units_of_work_take_turns_on_one_connection(database: Database):
+async def test_units_of_work_on_a_file_take_turns_on_one_connection(sqlite_file: Database):
+    database = sqlite_file
     seen = []
     for n in range(3):
         async with database.unit_of_work() as uow:
@@ -79,15 +87,16 @@ async def test_direct_statements_alone_are_committed_without_the_orms_transactio
 ):
     async with database.unit_of_work() as uow:
         connection = await uow.session.connection()
-        values = {"channel": "sms", "inbound_id": "SM1", "received_at": WHEN}
-        await _RECORD.count(connection, values)
+        await _RECORD.count(
+            connection, {"channel": "sms", "inbound_id": "SM1", "received_at": WHEN}
+        )
         assert connection.sync_connection is not None
         assert not connection.sync_connection.in_transaction()  # the ORM never began
-    # another connection (another process, say) sees it committed
-    path = database.url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as other:
-        rows = other.execute("SELECT inbound_id FROM processed_inbound").fetchall()
-    assert rows == [("SM1",)]
+    other = Database(database.url)  # another process, say, sees it committed
+    try:
+        assert await recorded(other) == ["SM1"]
+    finally:
+        await other.dispose()
 
 
 async def test_direct_statements_and_orm_work_are_committed_together(database: Database):
@@ -125,6 +134,31 @@ async def test_a_rollback_undoes_direct_statements_too(database: Database):
     assert await recorded(database) == []
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_lost_connection_is_not_committed_and_the_next_unit_gets_another(
+    database: Database,
+):
+    """The server ends the unit of work's connection: its commit is refused, and the next
+    unit of work works on a new connection."""
+    async with database.unit_of_work() as uow:
+        connection = await uow.session.connection()
+        (pid,) = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).one()
+    other = Database(database.url)
+    try:
+        async with other.engine.connect() as killer:
+            await killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+    finally:
+        await other.dispose()
+    with pytest.raises(PendingRollbackError):
+        async with database.unit_of_work() as uow:
+            try:
+                await record_in(uow, "lost")
+            except DBAPIError as lost:
+                assert lost.connection_invalidated  # swallowed: the commit must not pass
+    await record(database, "next")
+    assert await recorded(database) == ["next"]
+
+
 async def test_a_savepoint_inside_works_as_before(database: Database):
     """The reminder sweep fires each reminder in a savepoint of its own."""
     async with database.unit_of_work() as uow:
@@ -140,8 +174,9 @@ async def test_a_savepoint_inside_works_as_before(database: Database):
 
 
 async def test_another_process_writing_is_waited_for_without_stalling_the_loop(
-    database: Database,
+    sqlite_file: Database,
 ):
+    database = sqlite_file
     path = database.url.removeprefix("sqlite:///")
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # a `cisono` command writing, say
