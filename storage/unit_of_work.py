@@ -64,30 +64,30 @@ class UnitOfWork:
         self,
         sessions: async_sessionmaker[AsyncSession],
         writer: asyncio.Lock | None = None,
-        held: Callable[[], Awaitable[AsyncConnection]] | None = None,
+        connect: Callable[[], Awaitable[AsyncConnection]] | None = None,
         give_back: bool = False,
     ) -> None:
-        """`held`: the connection to work on (else the session takes one from the pool
+        """`connect`: the connection to work on (else the session takes one from the pool
         when it needs one); `give_back`: close it at the end (back to the pool)."""
         self._sessions = sessions
         self._writer = writer
-        self._held = held
+        self._connect = connect
         self._give_back = give_back
+        self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
         if self._writer is not None:
             await self._writer.acquire()
         try:
-            if self._held is None:
+            if self._connect is None:
                 self.session = self._sessions()
             else:
-                connection = await self._held()
-                self.session = self._sessions(bind=connection)
+                self._connection = await self._connect()
+                self.session = self._sessions(bind=self._connection)
                 assert isinstance(self.session, Session)
-                self.session.held = connection
+                self.session.held = self._connection
         except BaseException:
-            if self._writer is not None:
-                self._writer.release()
+            await self._let_go()
             raise
         return self
 
@@ -106,11 +106,17 @@ class UnitOfWork:
             try:
                 await self.session.close()
             finally:
-                held = getattr(self.session, "held", None)
-                if self._give_back and held is not None:
-                    await held.close()
-                if self._writer is not None:
-                    self._writer.release()
+                await self._let_go()
+
+    async def _let_go(self) -> None:
+        """The connection back to the pool (if it was taken for this unit of work), and
+        the writer's turn to the next one."""
+        try:
+            if self._give_back and self._connection is not None:
+                await self._connection.close()
+        finally:
+            if self._writer is not None:
+                self._writer.release()
 
 
 class Database:
@@ -130,18 +136,17 @@ class Database:
         # PostgreSQL's take one from the pool each, the session ending its transaction.
         self._held: AsyncConnection | None = None
         self._holds = is_sqlite_file(url)
-        self._pooled = not self.is_sqlite
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
     def unit_of_work(self) -> UnitOfWork:
-        if self._pooled:
-            return UnitOfWork(self._sessions, None, self.engine.connect, give_back=True)
-        return UnitOfWork(self._sessions, self._writer, self._connection if self._holds else None)
+        if self._writer is None:  # PostgreSQL
+            return UnitOfWork(self._sessions, connect=self.engine.connect, give_back=True)
+        return UnitOfWork(self._sessions, self._writer, self._shared if self._holds else None)
 
-    async def _connection(self) -> AsyncConnection:
+    async def _shared(self) -> AsyncConnection:
         """The connection the units of work on a SQLite file take turns on."""
         held = self._held
         if held is None or held.closed or held.invalidated:

@@ -180,7 +180,7 @@ class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped
     bytes already encoded (aiohttp's FormData encodes it again, field by field), the
     Authorization header is made once per credentials, and no request or response is
     formatted for Twilio's INFO log lines, which `cisono` keeps quiet (bot.app). The
-    library still builds every request and reads every answer (MessageList, its errors).
+    client's `request_async` still adds its headers and credentials to every request.
     """
 
     async def request(
