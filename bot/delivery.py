@@ -136,6 +136,7 @@ class Delivery:
                     limit=batch,
                     lease=self.lease,
                     bulk=lane.bulk,
+                    alone=True,  # then only a read
                 )
                 # the WhatsApp window of each chat, read with the claim, not per message
                 chats = {m.address for m in claimed} if lane.channel == WHATSAPP else ()

@@ -98,7 +98,8 @@ class Outcomes:
 
     async def _record(self, uow: UnitOfWork, answers: list[Answered]) -> list[str]:
         sent = [(a.message_id, a.provider_id) for a in answers if a.error is None]
-        await uow.outbox.mark_sent(sent, self.clock.now())  # one statement for them all
+        # one statement for them all; the only one, when no message was refused
+        await uow.outbox.mark_sent(sent, self.clock.now(), alone=len(sent) == len(answers))
         results: list[str] = []
         for answer in answers:
             if answer.error is None:

@@ -29,6 +29,7 @@ from flows.step import (
 )
 from storage.conversations import ConcurrencyConflict
 from storage.tables import Person
+from storage.turns import Turn
 from storage.unit_of_work import Database, UnitOfWork
 from storage.writers import Writer
 
@@ -109,17 +110,17 @@ class ConversationEngine:
             roles=writer.roles,
         )
         replies = await self._respond(ctx)
+        rows = [
+            self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased)
+            for r in joined(replies)  # one message per turn, where one can show it all
+        ]
+        for note in ctx.notifications:
+            if (row := await self.notifier.row(uow, note.person_id, note.reply)) is not None:
+                rows.append(row)
         if not ctx.erased:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
-            await uow.conversations.save(ctx.conversation)
-        await uow.outbox.add_rows(
-            [
-                self.notifier.message(ctx.account, ctx.person, r, erased=ctx.erased)
-                for r in joined(replies)  # one message per turn, where one can show it all
-            ]
-        )
-        for note in ctx.notifications:
-            await self.notifier.queue(uow, note.person_id, note.reply)
+        kept = None if ctx.erased else ctx.conversation
+        await uow.turns.save(Turn(kept, incoming.channel, incoming.inbound_id, rows))
         return Handled(person_id=None if ctx.erased else person.id, replies=tuple(replies))
 
     async def _new_writer(self, uow: UnitOfWork, incoming: Incoming) -> Writer:

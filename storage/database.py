@@ -125,6 +125,7 @@ class Session(AsyncSession):
 
     _lent: tuple[object, AsyncConnection] | None = None
     held: AsyncConnection | None = None  # the unit of work's connection
+    _wrote_alone = False
 
     async def connection(self, *args: Any, **kwargs: Any) -> AsyncConnection:
         if self.held is not None and not args and not kwargs:
@@ -148,12 +149,27 @@ class Session(AsyncSession):
         assert held is not None and held.sync_connection is not None
         return bool(sync.new or sync.dirty or sync.deleted or held.sync_connection.in_transaction())
 
+    def alone(self) -> bool:
+        """Whether the next write may run on its own, committed as it ends (PostgreSQL's
+        direct statements, `alone=True`): nothing of this unit of work is in a
+        transaction or waiting to be flushed. Asking promises that nothing is written
+        after it, which `commit` checks."""
+        held = self.held
+        if held is None or held.dialect.name != "postgresql":
+            return False  # SQLite's began with the unit of work (BEGIN IMMEDIATE)
+        if self._orm_engaged() or driver(held).open:
+            return False
+        self._wrote_alone = True
+        return True
+
     async def commit(self) -> None:
         if self.held is None:
             await super().commit()
             return
         if self.held.invalidated:  # the server went away in this transaction
             raise PendingRollbackError("the connection was lost: roll back")
+        if self._wrote_alone and (self._orm_engaged() or driver(self.held).open):
+            raise RuntimeError("written after a write that went alone: it would not be atomic")
         if self._orm_engaged():
             await super().commit()  # flushes; its commit is the connection's
         await driver(self.held).commit()
@@ -177,6 +193,11 @@ class Session(AsyncSession):
             # committed or rolled back already: closing only lets go of the objects,
             # which needs no trip through a greenlet (every unit of work ends so)
             self.sync_session.close()
+
+
+def alone(session: AsyncSession) -> bool:
+    """`Session.alone` of any session (one of another kind: False)."""
+    return isinstance(session, Session) and session.alone()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,12 @@ These statements are compiled by SQLAlchemy once per dialect (the same SQL and t
 type conversions as through the ORM) and run by sqlite3 or asyncpg on the session's
 connection, inside the session's transaction. Errors come out as SQLAlchemy's own
 (`IntegrityError`, `OperationalError`, ...), so callers cannot tell the difference.
+
+On PostgreSQL a transaction costs two round trips of its own (BEGIN, COMMIT), as many
+as the statements of a step. So while none is open, a statement that only reads runs
+outside one (under READ COMMITTED each statement reads its own snapshot anyway), and
+so does one the caller says is the unit of work's only write (`alone`), committed as
+it ends: a single statement is atomic. The first other write begins the transaction.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Select
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.visitors import iterate
 
 from storage.sqlite_inline import BEGIN, InlineConnection
 
@@ -39,6 +47,7 @@ class Plan:
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
     fixed: Mapping[str, Any]  # the values the statement carries (`.values(status="sent")`)
+    reads: bool  # it only reads: a SELECT, locking nothing, with no INSERT or UPDATE inside
 
     @classmethod
     def compile(cls, statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> Plan:
@@ -56,7 +65,7 @@ class Plan:
             for column in compiled._result_columns or ()
         )
         fixed = {n: p.effective_value for n, p in zip(names, params, strict=True) if not p.required}
-        return cls(compiled.string, names, binds, results, fixed)
+        return cls(compiled.string, names, binds, results, fixed, _reads(statement))
 
     def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         given = (values[n] if n in values else self.fixed[n] for n in self.names)
@@ -70,6 +79,17 @@ class Plan:
             value if process is None else process(value)
             for process, value in zip(self.results, raw, strict=True)
         )
+
+
+def _reads(statement: ClauseElement) -> bool:
+    if not isinstance(statement, Select):
+        return False
+    for element in iterate(statement):
+        if isinstance(element, UpdateBase):  # a WITH … (INSERT … RETURNING)
+            return False
+        if isinstance(element, Select) and element._for_update_arg is not None:
+            return False
+    return True
 
 
 class Direct:
@@ -87,27 +107,47 @@ class Direct:
             plan = self._plans[dialect.name] = Plan.compile(self.statement, dialect, self.columns)
         return plan
 
-    async def rows(self, connection: AsyncConnection, values: Mapping[str, Any]) -> list[Row]:
+    # `alone`: the unit of work writes nothing else (Session.alone tells whether it may)
+
+    async def rows(
+        self, connection: AsyncConnection, values: Mapping[str, Any], *, alone: bool = False
+    ) -> list[Row]:
         """The rows a SELECT or a RETURNING gives."""
         plan = self.plan(connection.dialect)
-        raw = await driver(connection).fetch(plan.sql, plan.arguments(values))
+        begin = not (plan.reads or alone)
+        raw = await driver(connection).fetch(plan.sql, plan.arguments(values), begin)
         return [plan.row(r) for r in raw]
 
-    async def count(self, connection: AsyncConnection, values: Mapping[str, Any]) -> int:
+    async def count(
+        self, connection: AsyncConnection, values: Mapping[str, Any], *, alone: bool = False
+    ) -> int:
         """How many rows an INSERT, UPDATE or DELETE touched."""
         plan = self.plan(connection.dialect)
-        return await driver(connection).count(plan.sql, plan.arguments(values))
+        return await driver(connection).count(plan.sql, plan.arguments(values), not alone)
 
-    async def many(self, connection: AsyncConnection, values: Sequence[Mapping[str, Any]]) -> None:
-        """The statement once for each set of values."""
+    async def many(
+        self,
+        connection: AsyncConnection,
+        values: Sequence[Mapping[str, Any]],
+        *,
+        alone: bool = False,
+    ) -> None:
+        """The statement once for each set of values (all of them, or none: asyncpg
+        sends them together, one implicit transaction)."""
         if values:
             plan = self.plan(connection.dialect)
-            await driver(connection).many(plan.sql, [plan.arguments(v) for v in values])
+            arguments = [plan.arguments(v) for v in values]
+            await driver(connection).many(plan.sql, arguments, not alone)
 
 
 class _Sqlite:
     def __init__(self, connection: AsyncConnection, inline: InlineConnection) -> None:
         self.connection, self.inline, self.db = connection, inline, inline.sqlite
+
+    @property
+    def open(self) -> bool:
+        """Whether a transaction is open."""
+        return self.db.in_transaction
 
     async def begin(self) -> None:
         """Begin (IMMEDIATE), unless the connection is in a transaction already."""
@@ -130,19 +170,21 @@ class _Sqlite:
         except sqlite3.Error as error:
             _raise(self.connection, "ROLLBACK", (), error, sqlite3.Error)
 
-    async def fetch(self, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
+    # `begin` is for PostgreSQL: the unit of work began its transaction already (Session)
+
+    async def fetch(self, sql: str, arguments: tuple[Any, ...], begin: bool = True) -> list[Any]:
         try:
             return self.db.execute(sql, arguments).fetchall()
         except sqlite3.Error as error:
             _raise(self.connection, sql, arguments, error, sqlite3.Error)
 
-    async def count(self, sql: str, arguments: tuple[Any, ...]) -> int:
+    async def count(self, sql: str, arguments: tuple[Any, ...], begin: bool = True) -> int:
         try:
             return self.db.execute(sql, arguments).rowcount
         except sqlite3.Error as error:
             _raise(self.connection, sql, arguments, error, sqlite3.Error)
 
-    async def many(self, sql: str, arguments: list[tuple[Any, ...]]) -> None:
+    async def many(self, sql: str, arguments: list[tuple[Any, ...]], begin: bool = True) -> None:
         try:
             self.db.executemany(sql, arguments)
         except sqlite3.Error as error:
@@ -164,9 +206,14 @@ class _Asyncpg:
         self.connection, self.record, self.adapter = connection, record, adapter
         self.pg = adapter._connection
 
-    async def _begun(self) -> None:
-        if self.adapter._transaction is None:
+    async def _begun(self, begin: bool) -> None:
+        if begin and not self.open:
             await self.adapter._start_transaction()
+
+    @property
+    def open(self) -> bool:
+        """Whether a transaction is open."""
+        return self.adapter._transaction is not None
 
     async def begin(self) -> None:
         """Nothing yet: the transaction begins with its first statement, as the adapter's."""
@@ -189,24 +236,26 @@ class _Asyncpg:
         except Exception as error:
             await self._raise(sql, (), error)
 
-    async def fetch(self, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
+    # `begin`: begin the transaction first, if none is open (else: in it, if one is)
+
+    async def fetch(self, sql: str, arguments: tuple[Any, ...], begin: bool = True) -> list[Any]:
         try:
-            await self._begun()
+            await self._begun(begin)
             return list(await self.pg.fetch(sql, *arguments))
         except Exception as error:
             await self._raise(sql, arguments, error)
 
-    async def count(self, sql: str, arguments: tuple[Any, ...]) -> int:
+    async def count(self, sql: str, arguments: tuple[Any, ...], begin: bool = True) -> int:
         try:
-            await self._begun()
+            await self._begun(begin)
             status: str = await self.pg.execute(sql, *arguments)
         except Exception as error:
             await self._raise(sql, arguments, error)
         return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "INSERT 0 1"
 
-    async def many(self, sql: str, arguments: list[tuple[Any, ...]]) -> None:
+    async def many(self, sql: str, arguments: list[tuple[Any, ...]], begin: bool = True) -> None:
         try:
-            await self._begun()
+            await self._begun(begin)
             await self.pg.executemany(sql, arguments)
         except Exception as error:
             await self._raise(sql, arguments, error)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.database import alone as may_go_alone
 from storage.direct import Direct
 from storage.tables import OutboxMessage
 
@@ -127,6 +128,7 @@ class OutboxRepository:
         limit: int = 50,
         lease: timedelta = DEFAULT_LEASE,
         bulk: bool | None = None,
+        alone: bool = False,
     ) -> list[ClaimedMessage]:
         """Take due messages for sending, highest priority first.
 
@@ -135,7 +137,7 @@ class OutboxRepository:
         `bulk` takes only reminders and broadcasts (True) or only the rest (False).
         Concurrent claimers skip each other's rows on PostgreSQL (SKIP LOCKED);
         SQLite serialises them with BEGIN IMMEDIATE. One statement: this runs for every
-        reply sent.
+        reply sent. `alone`: the unit of work writes nothing else (storage.direct).
         """
         statement = _claim_statement(len(channels), address is not None, bulk)
         parameters = {
@@ -146,7 +148,8 @@ class OutboxRepository:
             **{f"claim_channel_{n}": channel for n, channel in enumerate(channels)},
         }
         connection = await self.session.connection()
-        rows = await statement.rows(connection, parameters)
+        alone = alone and may_go_alone(self.session)
+        rows = await statement.rows(connection, parameters, alone=alone)
         # RETURNING keeps no order
         return sorted((ClaimedMessage(*row) for row in rows), key=lambda m: (m.priority, m.id))
 
@@ -157,14 +160,16 @@ class OutboxRepository:
         query = select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
         return (await self.session.exec(query)).first()
 
-    async def mark_sent(self, sent: Sequence[tuple[int, str | None]], now: datetime) -> None:
-        """Messages the platform took, by id with the id it gave them (if any)."""
+    async def mark_sent(
+        self, sent: Sequence[tuple[int, str | None]], now: datetime, *, alone: bool = False
+    ) -> None:
+        """Messages the platform took, by id with the id it gave them (if any); `alone`:
+        the unit of work writes nothing else (storage.direct)."""
         if not sent:
             return
         connection = await self.session.connection()
-        await _MARK_SENT.many(
-            connection, [{"sent_id": i, "sent_provider_id": p, "sent_at": now} for i, p in sent]
-        )
+        values = [{"sent_id": i, "sent_provider_id": p, "sent_at": now} for i, p in sent]
+        await _MARK_SENT.many(connection, values, alone=alone and may_go_alone(self.session))
 
     async def mark_failed(self, message: OutboxMessage, reason: str) -> None:
         message.status, message.claimed_until = "failed", None

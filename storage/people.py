@@ -88,8 +88,8 @@ class PeopleRepository:
         return await writers.writing(self.session, channel, external_id)
 
     async def arriving(self, channel: str, external_id: str, inbound_id: str) -> Arrival:
-        """A message's id recorded (`InboundRepository.first_time`) and `writing`, in
-        one round trip to PostgreSQL: this runs for every message."""
+        """Whether a message was handled already, and `writing`, in one query: this runs
+        for every message. Its id is recorded with the step's turn (`TurnRepository`)."""
         return await writers.arriving(self.session, channel, external_id, inbound_id)
 
     async def last_inbound(

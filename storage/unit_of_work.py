@@ -22,6 +22,7 @@ from storage.people import PeopleRepository
 from storage.reminders import ReminderRepository
 from storage.requests import RequestRepository
 from storage.shifts import ShiftRepository
+from storage.turns import TurnRepository
 from storage.workers import WorkerRepository
 
 R = TypeVar("R")
@@ -29,7 +30,7 @@ R = TypeVar("R")
 
 class _Repository(Generic[R]):
     """A repository of the unit of work, made when first used (a message's step needs
-    three or four of the twelve), then kept in the instance."""
+    two or three of the thirteen), then kept in the instance."""
 
     def __init__(self, make: Callable[[AsyncSession], R]) -> None:
         self.make = make
@@ -59,6 +60,7 @@ class UnitOfWork:
     members = _Repository(MemberRepository)
     assemblies = _Repository(AssemblyRepository)
     workers = _Repository(WorkerRepository)
+    turns = _Repository(TurnRepository)
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """Who is writing: the person, the account, the roles and the conversation, read for
-every message in one query (and on PostgreSQL with the message's id recorded, in the
-same round trip)."""
+every message in one query, with whether the message was handled already (its id is
+recorded with the step's turn, storage.turns)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,19 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    LABEL_STYLE_TABLENAME_PLUS_COL,
-    bindparam,
-    func,
-    select,
-    true,
-)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, exists, select, true
 from sqlalchemy.orm import Mapper, class_mapper, make_transient_to_detached
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.conversations import STORED, Conversation
 from storage.direct import Direct, Row
-from storage.inbound import InboundRepository
 from storage.tables import (
     ChannelAccount,
     ConversationState,
     Person,
     PersonRole,
     ProcessedInbound,
-    utcnow,
 )
 
 
@@ -70,22 +61,15 @@ _WRITING = Direct(_WRITING_QUERY)
 
 
 def _arriving() -> Direct:
-    """WITH recorded AS (INSERT … ON CONFLICT DO NOTHING RETURNING …) SELECT how many
-    were recorded, and the writing query's rows (none: one row of NULLs)."""
-    recorded = (
-        pg_insert(_inbound)
-        .values(
-            channel=bindparam("account_channel"),
-            inbound_id=bindparam("inbound_id"),
-            received_at=bindparam("inbound_at", type_=_inbound.c.received_at.type),
-        )
-        .on_conflict_do_nothing()
-        .returning(_inbound.c.inbound_id)
-        .cte("recorded")
+    """SELECT whether the message's id is recorded, and the writing query's rows (none:
+    one row of NULLs)."""
+    handled = exists().where(
+        _inbound.c.channel == bindparam("account_channel"),
+        _inbound.c.inbound_id == bindparam("inbound_id"),
     )
-    fresh = select(func.count().label("fresh")).select_from(recorded).subquery("arrival")
+    seen = select(handled.label("seen")).subquery("arrival")
     writing = _WRITING_QUERY.set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL).subquery("writing")
-    return Direct(select(fresh.c.fresh, *writing.c).select_from(fresh.outerjoin(writing, true())))
+    return Direct(select(seen.c.seen, *writing.c).select_from(seen.outerjoin(writing, true())))
 
 
 _ARRIVING = _arriving()
@@ -99,19 +83,13 @@ async def writing(session: AsyncSession, channel: str, external_id: str) -> Writ
 async def arriving(
     session: AsyncSession, channel: str, external_id: str, inbound_id: str
 ) -> Arrival:
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":  # SQLite: two statements, in this thread
-        if not await InboundRepository(session).first_time(channel, inbound_id):
-            return Arrival(False, None)
-        return Arrival(True, await writing(session, channel, external_id))
     params = {
         "account_channel": channel,
         "account_external_id": external_id,
         "inbound_id": inbound_id,
-        "inbound_at": utcnow(),
     }
-    rows = await _ARRIVING.rows(connection, params)
-    if not rows[0][0]:
+    rows = await _ARRIVING.rows(await session.connection(), params)
+    if rows[0][0]:
         return Arrival(False, None)
     found = [row[1:] for row in rows if row[1] is not None]  # the person's id
     return Arrival(True, _writer(session, found))

@@ -15,6 +15,7 @@ from sqlmodel import select as select_models
 from storage.direct import Direct
 from storage.outbox import REPLY
 from storage.tables import ChannelAccount, OutboxMessage, Person, ProcessedInbound
+from storage.turns import Turn
 from storage.unit_of_work import Database
 
 WHEN = datetime(2026, 12, 1, 18, 30, 15, 123456, tzinfo=UTC)
@@ -148,8 +149,8 @@ async def test_a_connection_the_server_dropped_is_replaced(database: Database):
 
 
 async def test_a_message_arrives_once_with_who_is_writing(database: Database):
-    """The id recorded and the writer read together (one round trip on PostgreSQL): a
-    chat new to us, a known one, and the same message delivered again."""
+    """Whether the message was handled and who writes, read together: a chat new to us,
+    a known one, and the same message delivered again once its turn is saved."""
     async with database.unit_of_work() as uow:
         arrival = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM1")
         assert (arrival.fresh, arrival.writer) == (True, None)
@@ -164,6 +165,8 @@ async def test_a_message_arrives_once_with_who_is_writing(database: Database):
         assert arrival.writer.person.name == "Lucia"
         assert arrival.writer.roles == {"family": "active", "member": "pending"}
         assert arrival.writer.conversation.version is None  # never saved yet
+        turn = Turn(arrival.writer.conversation, "whatsapp", "SM2", [])
+        await uow.turns.save(turn)
     async with database.unit_of_work() as uow:
         again = await uow.people.arriving("whatsapp", "whatsapp:+393331112222", "SM2")
         assert (again.fresh, again.writer) == (False, None)
