@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.assemblies import AssemblyRepository
 from storage.audit import AuditLog
 from storage.broadcasts import BroadcastRepository
+from storage.connections import KeptConnections
 from storage.conversations import ConversationRepository
 from storage.database import Session, create_engine, is_sqlite, is_sqlite_file, session_factory
 from storage.inbound import InboundRepository
@@ -67,10 +68,10 @@ class UnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         writer: asyncio.Lock | None = None,
         connect: Callable[[], Awaitable[AsyncConnection]] | None = None,
-        give_back: bool = False,
+        give_back: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> None:
         """`connect`: the connection to work on (else the session takes one from the pool
-        when it needs one); `give_back`: close it at the end (back to the pool)."""
+        when it needs one); `give_back`: what is done with it at the end."""
         self._sessions = sessions
         self._writer = writer
         self._connect = connect
@@ -111,11 +112,11 @@ class UnitOfWork:
                 await self._let_go()
 
     async def _let_go(self) -> None:
-        """The connection back to the pool (if it was taken for this unit of work), and
-        the writer's turn to the next one."""
+        """The connection given back (if it was taken for this unit of work), and the
+        writer's turn to the next one."""
         try:
-            if self._give_back and self._connection is not None:
-                await self._connection.close()
+            if self._give_back is not None and self._connection is not None:
+                await self._give_back(self._connection)
         finally:
             if self._writer is not None:
                 self._writer.release()
@@ -135,17 +136,22 @@ class Database:
         self._writer = asyncio.Lock() if self.is_sqlite else None
         # ...and, taking turns, the units of work on a file share one connection, held
         # for the process's life: no pool checkout and return around each (Session).
-        # PostgreSQL's take one from the pool each, the session ending its transaction.
+        # PostgreSQL's take one of the connections kept out of the pool each.
         self._held: AsyncConnection | None = None
         self._holds = is_sqlite_file(url)
+        self._kept: KeptConnections | None = None
+        if self._writer is None:
+            queue: Any = self.engine.pool  # a QueuePool: its size and timeout
+            self._kept = KeptConnections(self.engine, queue.size(), queue.timeout())
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
     def unit_of_work(self) -> UnitOfWork:
-        if self._writer is None:  # PostgreSQL
-            return UnitOfWork(self._sessions, connect=self.engine.connect, give_back=True)
+        if self._kept is not None:  # PostgreSQL
+            kept = self._kept
+            return UnitOfWork(self._sessions, connect=kept.take, give_back=kept.give_back)
         return UnitOfWork(self._sessions, self._writer, self._shared if self._holds else None)
 
     async def _shared(self) -> AsyncConnection:
@@ -156,6 +162,8 @@ class Database:
         return held
 
     async def dispose(self) -> None:
+        if self._kept is not None:
+            await self._kept.close()
         if self._held is not None:
             held, self._held = self._held, None
             await held.close()

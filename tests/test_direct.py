@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, inspect, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel import select as select_models
@@ -107,8 +107,10 @@ async def test_the_person_writing_is_the_sessions_own_and_changes_are_saved(
         accounts = (await uow.session.exec(select_models(ChannelAccount))).all()
         assert list(accounts) == [writer.account]
         assert not uow.session.dirty  # loaded, not changed
+        assert writer.person in uow.session and writer.account in uow.session
         writer.person.name = "Anna Maria"
         writer.account.last_inbound_at = WHEN
+    assert inspect(writer.person).detached  # let go of with the session, as loaded ones
     async with database.unit_of_work() as uow:
         saved = await uow.people.get(person.id)
         assert saved is not None and saved.name == "Anna Maria"

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.app import App
 from bot.ratelimit import RateLimits
 from bot.settings import Settings
+from storage.connections import KeptConnections
 from storage.unit_of_work import Database
 
 
@@ -54,3 +56,27 @@ def test_sqlite_keeps_its_own_pool(tmp_path):
     """One file, one writer at a time: the setting does not apply."""
     url = f"sqlite:///{tmp_path / 'cisono.db'}"
     assert Database(url, pool_size=4).engine.pool.size() == Database(url).engine.pool.size()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_unit_of_work_beyond_the_pool_waits_for_a_connection_given_back(
+    database_url: str,
+):
+    """The connections kept out of the pool between units of work: one is given to the
+    unit of work waiting for it, and one waiting longer than the pool's timeout gets
+    the pool's error."""
+    database = Database(database_url, pool_size=1)
+    kept = KeptConnections(database.engine, 1, timeout=0.2)
+    try:
+        first = await kept.take()
+        with pytest.raises(PoolTimeout):
+            await kept.take()
+        waiting = asyncio.create_task(kept.take())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await kept.give_back(first)
+        assert await waiting is first  # the same connection, not a new one
+        await kept.give_back(first)
+    finally:
+        await kept.close()
+        await database.dispose()

@@ -1,0 +1,67 @@
+"""The PostgreSQL connections a process's units of work hold, one unit at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.direct import driver
+
+
+class KeptConnections:
+    """Connections kept out of the engine's pool between units of work, so that a unit
+    of work takes one without the pool's checkout and return (each a trip through a
+    greenlet, with the pool's events and reset): about a tenth of a message's step.
+
+    At most the pool's size are held at once, so the pool itself never runs out; a
+    unit of work beyond them waits, as long as the pool would have (its timeout).
+    When one comes back unusable (the server went away), the idle ones go back to the
+    pool too, which replaces every connection made before the failure."""
+
+    def __init__(self, engine: AsyncEngine, size: int, timeout: float) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self._turns = asyncio.Semaphore(size)
+        self._idle: list[AsyncConnection] = []
+
+    async def take(self) -> AsyncConnection:
+        if not self._turns.locked():
+            await self._turns.acquire()  # at once (no task for a timeout: this is every step)
+        else:
+            try:
+                await asyncio.wait_for(self._turns.acquire(), self.timeout)
+            except TimeoutError as error:
+                message = f"no database connection free within {self.timeout} s"
+                raise PoolTimeout(message) from error
+        try:
+            while self._idle:
+                connection = self._idle.pop()
+                if not (connection.closed or connection.invalidated):
+                    return connection
+                await connection.close()
+            return await self.engine.connect()
+        except BaseException:
+            self._turns.release()
+            raise
+
+    async def give_back(self, connection: AsyncConnection) -> None:
+        try:
+            if connection.invalidated:
+                await self.close()
+                await connection.close()
+            elif connection.closed:
+                return
+            elif driver(connection).open:  # not ended (a failed rollback): the pool resets it
+                await connection.close()
+            else:
+                self._idle.append(connection)
+        finally:
+            self._turns.release()
+
+    async def close(self) -> None:
+        """Every idle connection back to the pool."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
