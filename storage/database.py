@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.direct import driver
+from storage.direct import Driver, driver
 from storage.sqlite_inline import BEGIN, InlineConnection, inline_connector
 
 DEFAULT_URL = "sqlite:///cisono.db"
@@ -125,11 +125,16 @@ class Session(AsyncSession):
 
     _lent: tuple[object, AsyncConnection] | None = None
     held: AsyncConnection | None = None  # the unit of work's connection
+    _driver: Driver
     _wrote_alone = False
+
+    def hold(self, connection: AsyncConnection) -> None:
+        """Work on `connection` (the unit of work's), its transaction begun and ended here."""
+        self.held, self._driver = connection, driver(connection)
 
     async def connection(self, *args: Any, **kwargs: Any) -> AsyncConnection:
         if self.held is not None and not args and not kwargs:
-            await driver(self.held).begin()
+            await self._driver.begin()
             return self.held
         transaction = self.sync_session.get_transaction()
         if not args and not kwargs and self._lent is not None and transaction is not None:
@@ -157,7 +162,7 @@ class Session(AsyncSession):
         held = self.held
         if held is None or held.dialect.name != "postgresql":
             return False  # SQLite's began with the unit of work (BEGIN IMMEDIATE)
-        if self._orm_engaged() or driver(held).open:
+        if self._orm_engaged() or self._driver.open:
             return False
         self._wrote_alone = True
         return True
@@ -168,16 +173,16 @@ class Session(AsyncSession):
             return
         if self.held.invalidated:  # the server went away in this transaction
             raise PendingRollbackError("the connection was lost: roll back")
-        if self._wrote_alone and (self._orm_engaged() or driver(self.held).open):
+        if self._wrote_alone and (self._orm_engaged() or self._driver.open):
             raise RuntimeError("written after a write that went alone: it would not be atomic")
         if self._orm_engaged():
             await super().commit()  # flushes; its commit is the connection's
-        await driver(self.held).commit()
+        await self._driver.commit()
 
     async def rollback(self) -> None:
         await super().rollback()
         if self.held is not None and not self.held.invalidated:
-            await driver(self.held).rollback()
+            await self._driver.rollback()
 
     async def close(self) -> None:
         if self.held is not None:
@@ -186,7 +191,7 @@ class Session(AsyncSession):
             else:
                 self.sync_session.close()  # nothing of the ORM's on the connection
             if not self.held.invalidated:
-                await driver(self.held).rollback()  # a transaction left open: undone
+                await self._driver.rollback()  # a transaction left open: undone
         elif self.sync_session.in_transaction():
             await super().close()  # the connection is given back: that may need the driver
         else:

@@ -296,7 +296,10 @@ def _raise(
     ) from error
 
 
-def driver(connection: AsyncConnection) -> _Sqlite | _Asyncpg:
+Driver = _Sqlite | _Asyncpg
+
+
+def driver(connection: AsyncConnection) -> Driver:
     """The driver's connection under `connection`, for statements and its transaction."""
     record = connection.sync_connection.connection if connection.sync_connection else None
     if record is None:

@@ -88,7 +88,7 @@ class UnitOfWork:
                 self._connection = await self._connect()
                 self.session = self._sessions(bind=self._connection)
                 assert isinstance(self.session, Session)
-                self.session.held = self._connection
+                self.session.hold(self._connection)
         except BaseException:
             await self._let_go()
             raise
