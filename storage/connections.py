@@ -13,7 +13,7 @@ from storage.direct import driver
 class KeptConnections:
     """Connections kept out of the engine's pool between units of work, so that a unit
     of work takes one without the pool's checkout and return (each a trip through a
-    greenlet, with the pool's events and reset): about a tenth of a message's step.
+    greenlet, with the pool's events and reset).
 
     At most the pool's size are held at once, so the pool itself never runs out; a
     unit of work beyond them waits, as long as the pool would have (its timeout).
@@ -25,6 +25,7 @@ class KeptConnections:
         self.timeout = timeout
         self._turns = asyncio.Semaphore(size)
         self._idle: list[AsyncConnection] = []
+        self._closed = False
 
     async def take(self) -> AsyncConnection:
         if not self._turns.locked():
@@ -49,19 +50,24 @@ class KeptConnections:
     async def give_back(self, connection: AsyncConnection) -> None:
         try:
             if connection.invalidated:
-                await self.close()
+                await self._return_idle()
                 await connection.close()
             elif connection.closed:
                 return
-            elif driver(connection).open:  # not ended (a failed rollback): the pool resets it
-                await connection.close()
+            elif self._closed or driver(connection).open:  # (open: a failed rollback)
+                await connection.close()  # back to the pool, which resets it
             else:
                 self._idle.append(connection)
         finally:
             self._turns.release()
 
     async def close(self) -> None:
-        """Every idle connection back to the pool."""
+        """Every connection back to the pool: the idle ones now, the others when given
+        back (the process is stopping)."""
+        self._closed = True
+        await self._return_idle()
+
+    async def _return_idle(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()

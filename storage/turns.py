@@ -60,7 +60,8 @@ class TurnRepository:
         connection = await self.session.connection()
         conversation = turn.conversation
         shapes = {tuple(row) for row in turn.rows}
-        if connection.dialect.name == "postgresql" and conversation and len(shapes) <= 1:
+        together = connection.dialect.name == "postgresql" and len(shapes) <= 1
+        if together and conversation is not None:
             await self._together(connection, conversation, turn, shapes.pop() if shapes else ())
             return
         if turn.inbound_id is not None:

@@ -77,6 +77,11 @@ async def test_a_unit_of_work_beyond_the_pool_waits_for_a_connection_given_back(
         await kept.give_back(first)
         assert await waiting is first  # the same connection, not a new one
         await kept.give_back(first)
+        assert not first.closed  # kept for the next unit of work
+        again = await kept.take()
+        await kept.close()  # stopping: the one in use goes back to the pool when done
+        await kept.give_back(again)
+        assert again.closed
     finally:
         await kept.close()
         await database.dispose()

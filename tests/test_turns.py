@@ -4,10 +4,17 @@ transaction when the step wrote nothing else."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import text
 
+from flows.catalogue import all_steps
 from flows.config import FlowSettings
+from flows.engine import ConversationEngine
+from flows.incoming import Incoming
 from flows.messages import Reply
 from flows.notify import Notifier
 from storage.conversations import ConcurrencyConflict, Conversation
@@ -181,3 +188,29 @@ async def test_on_postgresql_a_step_that_wrote_more_has_its_turn_in_the_transact
     assert arrival.fresh and arrival.writer is not None
     assert arrival.writer.person.name == "Lucia"
     assert await _queued(database, person) == []
+
+
+@on_postgresql
+async def test_one_message_delivered_to_two_processes_at_once_is_answered_once(
+    database: Database, caplog: pytest.LogCaptureFixture
+):
+    """Twilio retrying a slow webhook, the retry reaching the other `cisono run`: both
+    read the message as new, one turn keeps it, the other finds it handled."""
+    caplog.set_level(logging.INFO, logger="flows.engine")
+    other = Database(database.url)
+    try:
+        engines = [ConversationEngine(db, all_steps()) for db in (database, other)]
+        ciao = Incoming("whatsapp", CHAT, text="ciao", phone="+393331112222", inbound_id="SM1")
+        await engines[0].handle(ciao)  # a sign-up starts
+        await engines[1].handle(ciao)  # connected (the same message again: a duplicate)
+        aiuto = replace(ciao, text="aiuto", inbound_id="SM2")
+        handled = await asyncio.gather(*(engine.handle(aiuto) for engine in engines))
+    finally:
+        await other.dispose()
+    assert sorted(h.duplicate for h in handled) == [False, True]
+    assert "conversation moved under us" in caplog.text  # the turn that lost, run again
+    async with database.unit_of_work() as uow:
+        sent = await uow.outbox.latest_to("whatsapp", CHAT)
+        writer = await uow.people.writing("whatsapp", CHAT)
+    assert len(sent) == 2  # the sign-up's question, and one answer to "aiuto"
+    assert writer is not None and writer.conversation.version == 2
