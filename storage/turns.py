@@ -40,6 +40,10 @@ _states = _tables[ConversationState.__tablename__]
 _inbound = _tables[ProcessedInbound.__tablename__]
 _outbox = _tables[OutboxMessage.__tablename__]
 _SAVED = ("step", "data", "history", "updated_at")
+# a step's reply and its few notifications; more (a coordinator's notice to everyone on
+# a shift) go as one INSERT of their own, in the transaction: one statement per count
+# of rows is compiled and kept, and PostgreSQL takes at most 32,767 parameters
+TOGETHER_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class TurnRepository:
         conversation = turn.conversation
         shapes = {tuple(row) for row in turn.rows}
         together = connection.dialect.name == "postgresql" and len(shapes) <= 1
+        together = together and len(turn.rows) <= TOGETHER_ROWS
         if together and conversation is not None:
             await self._together(connection, conversation, turn, shapes.pop() if shapes else ())
             return
@@ -104,7 +109,7 @@ class TurnRepository:
         conversation.version = 1 if new else (conversation.version or 0) + 1
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def _statement(new: bool, recorded: bool, columns: tuple[str, ...], rows: int) -> Direct:
     """The turn's statement, built once for each shape (a new conversation or a saved
     one, with an id to record or not, how many rows to queue)."""

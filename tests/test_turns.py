@@ -21,7 +21,7 @@ from storage.conversations import ConcurrencyConflict, Conversation
 from storage.direct import driver
 from storage.outbox import OutboxRow
 from storage.tables import ChannelAccount, Person
-from storage.turns import Turn
+from storage.turns import TOGETHER_ROWS, Turn
 from storage.unit_of_work import Database
 
 CHAT = "whatsapp:+393331112222"
@@ -214,3 +214,16 @@ async def test_one_message_delivered_to_two_processes_at_once_is_answered_once(
         writer = await uow.people.writing("whatsapp", CHAT)
     assert len(sent) == 2  # the sign-up's question, and one answer to "aiuto"
     assert writer is not None and writer.conversation.version == 2
+
+
+async def test_a_turn_with_many_notifications_keeps_them_all_in_order(database: Database):
+    """More rows than go in the turn's one statement: queued by an INSERT of their own."""
+    person, account = await _lucia(database)
+    conversation = await _conversation(database, "SM1")
+    keys = [f"note.{n}" for n in range(TOGETHER_ROWS + 5)]
+    async with database.unit_of_work() as uow:
+        turn = Turn(conversation, "whatsapp", "SM1", [_says(person, account, k) for k in keys])
+        await uow.turns.save(turn)
+    assert await _queued(database, person) == keys
+    async with database.unit_of_work() as uow:
+        assert not (await uow.people.arriving("whatsapp", CHAT, "SM1")).fresh
