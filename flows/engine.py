@@ -115,8 +115,8 @@ class ConversationEngine:
             for r in joined(replies)  # one message per turn, where one can show it all
         ]
         for note in ctx.notifications:
-            if (row := await self.notifier.row(uow, note.person_id, note.reply)) is not None:
-                rows.append(row)
+            if (found := await self.notifier.recipient(uow, note.person_id)) is not None:
+                rows.append(self.notifier.message(*found, note.reply))
         if not ctx.erased:
             ctx.conversation.person_id = ctx.person_id  # a merge may have changed the person
         kept = None if ctx.erased else ctx.conversation

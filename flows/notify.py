@@ -64,23 +64,19 @@ class Notifier:
     ) -> bool:
         """Queue `reply` for someone, on the channel they used last; False when they cannot
         be reached (no account, or they asked for no messages)."""
-        row = await self.row(uow, person_id, reply, priority=priority, origin=origin, urgent=urgent)
-        if row is None:
+        found = await self.recipient(uow, person_id)
+        if found is None:
             return False
+        account, person = found
+        row = self.message(account, person, reply, priority=priority, origin=origin, urgent=urgent)
         await uow.outbox.add_rows([row])
         return True
 
-    async def row(
-        self,
-        uow: UnitOfWork,
-        person_id: int,
-        reply: Reply,
-        *,
-        priority: int = REPLY,
-        origin: str | None = None,
-        urgent: bool = False,
-    ) -> OutboxRow | None:
-        """The outbox row `queue` queues, or None when they cannot be reached."""
+    async def recipient(
+        self, uow: UnitOfWork, person_id: int
+    ) -> tuple[ChannelAccount, Person] | None:
+        """Whom `queue` writes to (the account they used last, and the person), or None
+        when they cannot be reached."""
         person = await uow.people.get(person_id)
         if person is None or person.opted_out_at is not None:
             return None
@@ -88,7 +84,7 @@ class Notifier:
         if account is None:
             log.info("cannot notify person %s: no account", person_id)
             return None
-        return self.message(account, person, reply, priority=priority, origin=origin, urgent=urgent)
+        return account, person
 
 
 def preferred_account(accounts: Sequence[ChannelAccount]) -> ChannelAccount | None:

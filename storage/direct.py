@@ -121,12 +121,10 @@ class Direct:
         raw = await driver(connection).fetch(plan.sql, plan.arguments(values), begin)
         return [plan.row(r) for r in raw]
 
-    async def count(
-        self, connection: AsyncConnection, values: Mapping[str, Any], *, alone: bool = False
-    ) -> int:
+    async def count(self, connection: AsyncConnection, values: Mapping[str, Any]) -> int:
         """How many rows an INSERT, UPDATE or DELETE touched."""
         plan = self.plan(connection.dialect)
-        return await driver(connection).count(plan.sql, plan.arguments(values), not alone)
+        return await driver(connection).count(plan.sql, plan.arguments(values))
 
     async def many(
         self,
