@@ -7,7 +7,9 @@ python bench/bare_echo_bot.py twilio PORT   (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOK
 
 The Twilio one is what Ci sono does per message, without the rest: a Starlette form
 webhook under uvicorn that checks the signature, answers empty TwiML, and sends the echo
-with Twilio's own async client.
+with Twilio's own async client. With ECHO_TEXT set it answers every message with that
+text instead of the one it got (bench/step.py gives it the step's own reply, so that
+it sends as much as the step does).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def twilio_echo(port: int) -> None:
     from twilio.rest import Client
 
     token = os.environ["TWILIO_AUTH_TOKEN"]
+    fixed = os.environ.get("ECHO_TEXT")  # the reply to every message, if not the message
     validator = RequestValidator(token)
     clients: list[Client] = []  # made in the loop: Twilio's async client needs one running
     public = f"http://127.0.0.1:{port}/twilio/inbound"
@@ -115,7 +118,10 @@ def twilio_echo(port: int) -> None:
         if not validator.validate(public, form, request.headers.get("X-Twilio-Signature", "")):
             return PlainTextResponse("forbidden", status_code=403)
         echo = BackgroundTask(
-            clients[0].messages.create_async, to=form["From"], from_=form["To"], body=form["Body"]
+            clients[0].messages.create_async,
+            to=form["From"],
+            from_=form["To"],
+            body=fixed or form["Body"],
         )
         return Response("<Response/>", media_type="text/xml", background=echo)
 

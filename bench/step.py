@@ -16,7 +16,10 @@ reply reaching the fake, and the bots' peak RSS.
 Telegram: the bare echo and `cisono run` poll getUpdates; with --processes, `cisono run`
 is also measured on webhooks, one chat's updates always to the same process (a load
 balancer in front of N processes). WhatsApp: signed Twilio webhooks to N processes,
-the bare echo being a Starlette form endpoint that sends with Twilio's client. With
+the bare echo being a Starlette form endpoint that sends with Twilio's client; it is
+measured twice, echoing the person's "ciao", and after the steps answering every message
+with the step's own reply ("twilio-reply"), which is what a bot that sends what the step
+sends, and does nothing else, can reach. With
 --rounds N everything is measured N times over, each echo again right before its steps,
 and the table gives the medians, the shares one per round.
 """
@@ -89,9 +92,11 @@ def _chat_of(update: dict[str, Any]) -> int:
     return int(update["message"]["chat"]["id"])
 
 
+WHATSAPP_NUMBER = "whatsapp:+39333{:07d}"  # person n's
+
+
 def whatsapp_chats(fake: FakeTwilio, ports: list[int]) -> Chats:
-    def number(n: int) -> str:
-        return f"whatsapp:+39333{n:07d}"
+    number = WHATSAPP_NUMBER.format
 
     async def send(n: int, text: str) -> None:
         url = f"http://127.0.0.1:{ports[n % len(ports)]}/twilio/inbound"
@@ -261,13 +266,8 @@ async def run_telegram(driver: str, args: argparse.Namespace, rows: list[Any]) -
 
 
 async def run_whatsapp(args: argparse.Namespace, rows: list[Any]) -> None:
-    fake = FakeTwilio()
-    await fake.start()
-    port = free_port()
-    command = [PYTHON, "bench/bare_echo_bot.py", "twilio", str(port)]
-    bot = Bot("bare twilio echo", False, [command], [twilio_env(fake)], [port])
-    await record(rows, bot, whatsapp_chats(fake, [port]), args)
-    await fake.stop()
+    await whatsapp_echo("bare twilio echo", {}, args, rows)
+    reply = ""
     for count in args.process_counts or [1]:
         fake = FakeTwilio()
         await fake.start()
@@ -275,7 +275,23 @@ async def run_whatsapp(args: argparse.Namespace, rows: list[Any]) -> None:
         async with fresh_database(args.database) as url:
             bot = cisono(f"cisono whatsapp step ×{count}", url, [twilio_env(fake)] * count, ports)
             await record(rows, bot, whatsapp_chats(fake, ports), args)
+        reply = fake.bodies_to(WHATSAPP_NUMBER.format(0))[-1]
         await fake.stop()
+    # the same echo sending what the step sends: "ciao" back is 4 characters, the step's
+    # answer (the help, and the question again) about 600 with emoji and guillemets
+    await whatsapp_echo("bare twilio-reply echo", {"ECHO_TEXT": reply}, args, rows)
+
+
+async def whatsapp_echo(
+    label: str, extra: dict[str, str], args: argparse.Namespace, rows: list[Any]
+) -> None:
+    fake = FakeTwilio()
+    await fake.start()
+    port = free_port()
+    command = [PYTHON, "bench/bare_echo_bot.py", "twilio", str(port)]
+    bot = Bot(label, False, [command], [twilio_env(fake) | extra], [port])
+    await record(rows, bot, whatsapp_chats(fake, [port]), args)
+    await fake.stop()
 
 
 async def record(rows: list[Any], bot: Bot, chats: Chats, args: argparse.Namespace) -> None:
@@ -362,8 +378,8 @@ def _medians(results: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _shares(rounds: list[list[Any]]) -> list[tuple[str, str, list[float]]]:
-    """Each step's updates/s over the same platform's echo, one share per round (the echo
-    measured minutes before the step, in the same round)."""
+    """Each step's updates/s over the same platform's echoes, one share per round (each
+    echo measured minutes before or after the step, in the same round)."""
     found: dict[tuple[str, str], list[float]] = {}
     for rows in rounds:
         bare = {label.split()[1]: r for label, r in rows if label.startswith("bare")}
@@ -371,7 +387,8 @@ def _shares(rounds: list[list[Any]]) -> list[tuple[str, str, list[float]]]:
             if not label.startswith("cisono"):
                 continue
             kind = "twilio" if "whatsapp" in label else label.split()[1]
-            for echo in (kind, f"{kind}-aiohttp", f"{kind}-webhook" if "webhook" in label else ""):
+            echoes = (kind, f"{kind}-aiohttp", f"{kind}-reply")
+            for echo in echoes + ((f"{kind}-webhook",) if "webhook" in label else ()):
                 if echo in bare:
                     share = r["updates_per_s"] / bare[echo]["updates_per_s"]
                     found.setdefault((label, echo), []).append(share)

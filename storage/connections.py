@@ -29,10 +29,12 @@ class KeptConnections:
 
     async def take(self) -> AsyncConnection:
         if not self._turns.locked():
-            await self._turns.acquire()  # at once (no task for a timeout: this is every step)
+            await self._turns.acquire()  # at once, with no timer to arm
         else:
             try:
-                await asyncio.wait_for(self._turns.acquire(), self.timeout)
+                # a timer, not wait_for's task: under load most units of work wait here
+                async with asyncio.timeout(self.timeout):
+                    await self._turns.acquire()
             except TimeoutError as error:
                 message = f"no database connection free within {self.timeout} s"
                 raise PoolTimeout(message) from error
