@@ -5,9 +5,9 @@ own processes. C conversations stay in flight: each person sends a message, wait
 the whole answer, and sends the next. A Ci sono step is "aiuto" at the language
 question: the person and the state are loaded, the state saved, the replies written to
 the outbox and sent by the delivery worker. Prints updates/s, the CPU time the bot's
-processes spent per update (and PostgreSQL's processes, and this process: the cores
-they all share), the latency from the message being offered to the last
-reply reaching the fake, and the bots' peak RSS.
+processes spent per update and how long they waited for a core (and PostgreSQL's
+processes' CPU, and this process's: the cores they all share), the latency from the
+message being offered to the last reply reaching the fake, and the bots' peak RSS.
 
     .venv/bin/python bench/step.py [--updates 3000] [--conversations 64]
         [--database sqlite|postgres] [--platforms telegram,whatsapp]
@@ -117,6 +117,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def queued_seconds(pid: int) -> float:
+    """Time a process has spent runnable but waiting for a core (the kernel's schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def database_cpu_seconds() -> float:
     """CPU time PostgreSQL's processes (its server and the backends serving the bots)
     have used so far; they share the machine's cores with the bots and the load."""
@@ -193,11 +198,13 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
                 latencies.append(time.perf_counter() - started)
 
         cpu_before = sum(cpu_seconds(process.pid) for process in processes)
+        queued_before = sum(queued_seconds(process.pid) for process in processes)
         database_before, load_before = database_cpu_seconds(), load_cpu_seconds()
         started = time.perf_counter()
         await asyncio.gather(*(conversation(n) for n in people))
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(process.pid) for process in processes) - cpu_before
+        queued = sum(queued_seconds(process.pid) for process in processes) - queued_before
         database_cpu = database_cpu_seconds() - database_before
         load_cpu = load_cpu_seconds() - load_before
         peak = max(memory_mib(process.pid)[1] for process in processes)
@@ -208,6 +215,7 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
         "updates_per_s": len(latencies) / elapsed,
         "messages_per_step": per_step,
         "cpu_ms": cpu * 1000 / len(latencies),
+        "queued_ms": queued * 1000 / len(latencies),
         "database_cpu_ms": database_cpu * 1000 / len(latencies),
         "load_cpu_ms": load_cpu * 1000 / len(latencies),
         "cores_busy": (cpu + database_cpu + load_cpu) / elapsed,
@@ -300,6 +308,7 @@ async def record(rows: list[Any], bot: Bot, chats: Chats, args: argparse.Namespa
     print(
         f"{bot.label:34} {result['updates_per_s']:7.0f} updates/s"
         f"  ({result['messages_per_step']:.0f} messages each, {result['cpu_ms']:.2f} CPU ms,"
+        f" {result['queued_ms']:.2f} waiting for a core,"
         f" database {result['database_cpu_ms']:.2f}, load {result['load_cpu_ms']:.2f},"
         f" {result['cores_busy']:.2f} cores busy)"
         f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms"
@@ -342,6 +351,7 @@ async def main() -> None:
     setup = f"{args.database}, {args.conversations} conversations in flight"
     print()
     headers = [f"bot ({setup})", "updates/s", "messages each", "bot CPU ms each"]
+    headers += ["bot waiting for a core, ms each"]
     headers += ["database CPU ms each", "load CPU ms each", "cores busy"]
     headers += ["p50 ms", "p99 ms", "peak RSS MiB"]
     print(
@@ -353,6 +363,7 @@ async def main() -> None:
                     f"{r['updates_per_s']:.0f}",
                     f"{r['messages_per_step']:.0f}",
                     f"{r['cpu_ms']:.2f}",
+                    f"{r['queued_ms']:.2f}",
                     f"{r['database_cpu_ms']:.2f}",
                     f"{r['load_cpu_ms']:.2f}",
                     f"{r['cores_busy']:.2f}",
