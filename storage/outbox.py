@@ -85,8 +85,24 @@ def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Dire
         (c.status == "queued") & (c.next_attempt_at <= now),
         (c.status == "sending") & (c.claimed_until < now),
     )
+    # A chat's messages go in order, whichever worker sends them: none is taken while
+    # one before it, of the same kind (reply or bulk), is on its way (claimed by this
+    # or another process, its lease running); those before it in this claim go first.
+    earlier = _table.alias("earlier")
+    on_its_way = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.channel == c.channel,
+            earlier.c.address == c.address,
+            earlier.c.id < c.id,
+            earlier.c.status == "sending",
+            earlier.c.claimed_until >= now,
+            (earlier.c.priority >= REMINDER) == (c.priority >= REMINDER),
+        )
+        .exists()
+    )
     named: list[BindParameter[str]] = [bindparam(f"claim_channel_{n}") for n in range(channels)]
-    chosen = select(c.id).where(c.channel.in_(named), due)
+    chosen = select(c.id).where(c.channel.in_(named), due, ~on_its_way)
     if by_address:
         chosen = chosen.where(c.address == bindparam("claim_address"))
     if bulk is not None:  # only reminders and broadcasts, or only the rest

@@ -131,6 +131,73 @@ async def test_messages_sent_are_recorded_together_with_the_platforms_ids(databa
     assert sent[2][0] == "sending"  # not answered for yet: its lease runs
 
 
+async def test_a_chats_next_message_waits_while_the_one_before_it_is_on_its_way(
+    database: Database,
+):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("anna"))
+    async with database.unit_of_work() as uow:  # one worker takes Anna's first reply
+        (first,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+    async with database.unit_of_work() as uow:  # she writes again; Bruno writes
+        uow.outbox.add(_message("anna"))
+        uow.outbox.add(_message("bruno"))
+    async with database.unit_of_work() as uow:  # another worker: only Bruno's
+        claimed = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        assert [m.address for m in claimed] == ["bruno"]
+    async with database.unit_of_work() as uow:
+        await uow.outbox.mark_sent([(first.id, "tg-1")], clock.now())
+    async with database.unit_of_work() as uow:  # the first went: now the second
+        (second,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        assert second.address == "anna" and second.id > first.id
+
+
+async def test_a_chats_messages_queued_together_are_taken_together_in_order(
+    database: Database,
+):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        for _ in range(3):
+            uow.outbox.add(_message("anna"))
+    async with database.unit_of_work() as uow:
+        claimed = await uow.outbox.claim(clock.now(), channels=["telegram"])
+    assert [m.address for m in claimed] == ["anna"] * 3
+    assert [m.id for m in claimed] == sorted(m.id for m in claimed)
+
+
+async def test_a_broadcast_on_its_way_does_not_hold_up_a_reply_to_the_same_chat(
+    database: Database,
+):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("anna", BROADCAST))
+    async with database.unit_of_work() as uow:
+        assert len(await uow.outbox.claim(clock.now(), channels=["telegram"], bulk=True)) == 1
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("anna"))
+    async with database.unit_of_work() as uow:
+        (reply,) = await uow.outbox.claim(clock.now(), channels=["telegram"], bulk=False)
+        assert reply.priority == REPLY
+
+
+async def test_after_a_dead_senders_lease_a_chats_messages_go_again_in_order(
+    database: Database,
+):
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("anna"))
+    async with database.unit_of_work() as uow:  # taken by a worker that then died
+        (first,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("anna"))
+    async with database.unit_of_work() as uow:  # its lease runs: the chat waits
+        assert await uow.outbox.claim(clock.now(), channels=["telegram"]) == []
+    clock.advance(minutes=2)
+    async with database.unit_of_work() as uow:
+        claimed = await uow.outbox.claim(clock.now(), channels=["telegram"])
+    assert [(m.id == first.id, m.attempts) for m in claimed] == [(True, 2), (False, 1)]
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_concurrent_claimers_never_take_the_same_message(database: Database):
     clock = FakeClock()
