@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from storage.tables import INBOUND_ID_LENGTH
 
 
 @dataclass(frozen=True)
@@ -20,12 +23,16 @@ class Incoming:
 
     def cleaned(self) -> Incoming:
         """The same message in text that every database keeps: without NUL characters
-        (PostgreSQL refuses them) and with lone surrogates (not UTF-8) replaced."""
+        (PostgreSQL refuses them) and with lone surrogates (not UTF-8) replaced; an id
+        too long to record (no platform's is) by its SHA-256, so a replay is still one."""
         changes: dict[str, Any] = {}
         for field in fields(self):
             value = getattr(self, field.name)
             if isinstance(value, str) and (kept := keepable(value)) != value:
                 changes[field.name] = kept
+        inbound_id = changes.get("inbound_id", self.inbound_id)
+        if inbound_id is not None and len(inbound_id) > INBOUND_ID_LENGTH:
+            changes["inbound_id"] = hashlib.sha256(inbound_id.encode()).hexdigest()
         return replace(self, **changes) if changes else self
 
 

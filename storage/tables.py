@@ -154,13 +154,16 @@ class OutboxMessage(SQLModel, table=True):
     replaces: str | None = Field(default=None, max_length=40, index=True)
 
 
+INBOUND_ID_LENGTH = 64  # a Twilio MessageSid is 34 characters, a Telegram update_id ten digits
+
+
 class ProcessedInbound(SQLModel, table=True):
     """Ids of inbound updates already handled (Telegram update_id, Twilio MessageSid)."""
 
     __tablename__ = "processed_inbound"
 
     channel: str = Field(primary_key=True, max_length=20)
-    inbound_id: str = Field(primary_key=True, max_length=64)
+    inbound_id: str = Field(primary_key=True, max_length=INBOUND_ID_LENGTH)
     received_at: datetime = _now()
 
 

@@ -271,6 +271,35 @@ def test_any_twilio_form_is_answered_plainly(
     loop.run(play())
 
 
+def test_a_message_id_too_long_to_record_is_answered_once(
+    loop: asyncio.Runner, platforms: Platforms
+):
+    sender = f"whatsapp:+39333700{next(ids) % 10_000:04d}"
+    form = {
+        "MessageSid": "SM" + "x" * 5000,  # no platform's is; a forged one could be
+        "AccountSid": "AC00000000000000000000000000000000",
+        "From": sender,
+        "To": "whatsapp:+14155238886",
+        "Body": "ciao",
+        "NumMedia": "0",
+    }
+    url = platforms.inbound_url
+    signature = RequestValidator(platforms.twilio.auth_token).compute_signature(url, form)
+    headers = {"X-Twilio-Signature": signature, "Content-Type": FORM}
+
+    async def play() -> None:
+        platforms.twilio.open_window(sender)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):  # the second time, a replay
+                async with http.post(url, data=urlencode(form), headers=headers) as response:
+                    assert response.status == 200
+        await platforms.twilio.wait_for(lambda: bool(platforms.twilio.bodies_to(sender)))
+        await asyncio.sleep(0.3)  # a second answer would have come by now
+        assert len(platforms.twilio.bodies_to(sender)) == 1
+
+    loop.run(play())
+
+
 def test_a_malformed_update_does_not_stop_polling(
     loop: asyncio.Runner, sqlite_template: Path, tmp_path: Path
 ):
