@@ -102,7 +102,7 @@ def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Dire
     if by_address:
         chosen = chosen.where(c.address == bindparam("claim_address"))
     if bulk is not None:  # only reminders and broadcasts, or only the rest
-        chosen = chosen.where(c.priority >= REMINDER if bulk else c.priority < REMINDER)
+        chosen = chosen.where(kind if bulk else c.priority < REMINDER)
     chosen = (
         chosen.order_by(c.priority, c.id)
         .limit(bindparam("claim_limit", type_=Integer))
