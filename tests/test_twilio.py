@@ -7,11 +7,14 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from bot.channels.twilio import parse_form, retry_after, signature_valid
+from bot.channels.twilio import form_body, parse_form, retry_after, signature_valid
 from bot.runner import Runner
 from bot.whatsapp_window import OUTSIDE_NO_TEMPLATE
 from flows.messages import Reply
@@ -218,6 +221,22 @@ def test_the_form_keeps_blanks_and_unicode():
     body = b"Body=caf%C3%A8+%E2%80%8F%F0%9F%91%8B&ProfileName=&From=whatsapp%3A%2B39"
     assert parse_form(body) == {"Body": "cafè \u200f👋", "ProfileName": "", "From": "whatsapp:+39"}
     assert parse_form(b"Body=%FF") == {"Body": "\ufffd"}  # not UTF-8: replaced, not refused
+
+
+# what Twilio's client puts in a message's form: texts (no lone surrogate: not UTF-8),
+# numbers, lists of media addresses, and now and then a flag
+form_values = st.one_of(
+    st.text().filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t)),
+    st.integers(),
+    st.lists(st.sampled_from(["https://x.org/a b.jpg", "ç", "1&2=3"]), max_size=3),
+    st.booleans(),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["To", "From", "Body", "MediaUrl", "Å&="]), form_values))
+def test_a_sent_form_reads_back_as_urlencode_s_would(data: dict[str, object]):
+    expected = parse_qsl(urlencode(data, doseq=True), keep_blank_values=True)
+    assert parse_qsl(form_body(data).decode(), keep_blank_values=True) == expected
 
 
 async def outside_the_window(runner: Runner, twilio: FakeTwilio) -> None:
