@@ -113,12 +113,14 @@ class WebApp:
         """The form, if its X-Twilio-Signature is right for our public address."""
         if not self.twilio_auth_token:
             return None
-        form = parse_form(await request.body())
+        fields = parse_form(await request.body())
         url = self.public_url + request.url.path
         if request.url.query:
             url += "?" + request.url.query
         signature = request.headers.get("X-Twilio-Signature", "")
-        return form if signature_valid(self.twilio_auth_token, url, form, signature) else None
+        if not signature_valid(self.twilio_auth_token, url, fields, signature):
+            return None
+        return dict(fields.items())  # the last of a repeated field
 
     async def twilio_inbound(self, request: Request) -> Response:
         form = await self._twilio_form(request)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from bot.channels.twilio import form_body, parse_form, retry_after, signature_valid
@@ -217,10 +218,31 @@ def test_a_signature_made_with_or_without_the_port_is_accepted():
         assert not signature_valid("tok", url, form, forged)
 
 
+# bits of urlencoded bodies: separators, escapes cut short or not UTF-8, raw bytes
+FORM_PIECES = [*"ab=&%+;#? \x00é😊", "%2", "%C3", "%A8", "%FF", "%3D", "%26", "%2B", "%zz"]
+
+
 def test_the_form_keeps_blanks_and_unicode():
     body = b"Body=caf%C3%A8+%E2%80%8F%F0%9F%91%8B&ProfileName=&From=whatsapp%3A%2B39"
     assert parse_form(body) == {"Body": "cafè \u200f👋", "ProfileName": "", "From": "whatsapp:+39"}
     assert parse_form(b"Body=%FF") == {"Body": "\ufffd"}  # not UTF-8: replaced, not refused
+
+
+@given(st.one_of(st.binary(max_size=60), st.lists(st.sampled_from(FORM_PIECES)).map("".join)))
+def test_any_body_reads_as_parse_qsl_reads_it(body: bytes | str):
+    raw = body.encode() if isinstance(body, str) else body
+    expected = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    assert list(parse_form(raw).items()) == expected
+
+
+def test_a_repeated_field_is_signed_with_all_its_values():
+    """As Twilio signs it: each value of the field, sorted."""
+    validator, url = RequestValidator("tok"), "https://bot.example.org/twilio/inbound"
+    body = b"MediaUrl0=b&Body=ciao&MediaUrl0=a"
+    fields = MultiDict([("MediaUrl0", "b"), ("Body", "ciao"), ("MediaUrl0", "a")])
+    assert signature_valid("tok", url, parse_form(body), validator.compute_signature(url, fields))
+    only_the_last = validator.compute_signature(url, {"MediaUrl0": "a", "Body": "ciao"})
+    assert not signature_valid("tok", url, parse_form(body), only_the_last)
 
 
 # what Twilio's client puts in a message's form: texts (no lone surrogate: not UTF-8),
