@@ -11,7 +11,7 @@ message being offered to the last reply reaching the fake, and the bots' peak RS
 
     .venv/bin/python bench/step.py [--updates 3000] [--conversations 64]
         [--database sqlite|postgres] [--platforms telegram,whatsapp]
-        [--drivers aiogram,ptb] [--processes 1,2] [--rounds 3]
+        [--drivers aiogram,ptb] [--processes 1,2] [--rounds 3] [--interleave 5]
 
 Telegram: the bare echo and `cisono run` poll getUpdates; with --processes, `cisono run`
 is also measured on webhooks, one chat's updates always to the same process (a load
@@ -21,7 +21,10 @@ measured twice, echoing the person's "ciao", and after the steps answering every
 with the step's own reply ("twilio-reply"), which is what a bot that sends what the step
 sends, and does nothing else, can reach. With
 --rounds N everything is measured N times over, each echo again right before its steps,
-and the table gives the medians, the shares one per round.
+and the table gives the medians, the shares one per round. With --interleave K a
+round's bots are all started first and then measured in turns, a K-th of the updates
+each, the echo, the step and the echo again, K times: the machine's speed, which moves
+within a minute, then changes under every bot alike, not under one of them.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import resource
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from _common import (
     PYTHON,
@@ -56,6 +60,14 @@ from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
 
 WAIT = 60.0  # seconds a reply may take before the run is called off
+
+
+class Fake(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+F = TypeVar("F", bound=Fake)
 
 
 @dataclass
@@ -163,7 +175,23 @@ async def until(chats: Chats, n: int, count: int) -> None:
         raise RuntimeError("no reply in time") from None
 
 
-async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str, float]:
+@dataclass
+class Running:
+    """A bot started, warmed up, and measured in one segment or in several."""
+
+    bot: Bot
+    chats: Chats
+    processes: list[asyncio.subprocess.Process]
+    per_step: int = 0  # messages one update is answered with
+    elapsed: float = 0.0
+    cpu: float = 0.0
+    queued: float = 0.0
+    database_cpu: float = 0.0
+    load_cpu: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+async def launch(bot: Bot, chats: Chats, args: argparse.Namespace) -> Running:
     processes = [
         await asyncio.create_subprocess_exec(
             *command,
@@ -174,55 +202,146 @@ async def measure(bot: Bot, chats: Chats, args: argparse.Namespace) -> dict[str,
         )
         for command, env in zip(bot.commands, bot.envs, strict=True)
     ]
-    people = range(args.conversations)
-    latencies: list[float] = []
+    running = Running(bot, chats, processes)
     try:
         for process, port in zip(processes, bot.ports, strict=False):
             await (wait_healthy(process, port) if bot.cisono else wait_listening(port))
         # warm-up, not measured: everyone says hello (a Ci sono sign-up starts)
+        people = range(args.conversations)
         await asyncio.gather(*(chats.send(n, "ciao") for n in people))
         await asyncio.gather(*(until(chats, n, 1) for n in people))
-        text = "aiuto" if bot.cisono else "ciao"
         before = chats.count(0)  # how many messages one step answers with
-        await chats.send(0, text)
+        await chats.send(0, _text(bot))
         await until(chats, 0, before + 1)
         await asyncio.sleep(0.5)
-        per_step = chats.count(0) - before
+        running.per_step = chats.count(0) - before
+    except BaseException:
+        await halt(running)
+        raise
+    return running
 
-        async def conversation(n: int) -> None:
-            for _ in range(args.updates // len(people)):
-                wanted = chats.count(n) + per_step
-                started = time.perf_counter()
-                await chats.send(n, text)
-                await until(chats, n, wanted)
-                latencies.append(time.perf_counter() - started)
 
-        cpu_before = sum(cpu_seconds(process.pid) for process in processes)
-        queued_before = sum(queued_seconds(process.pid) for process in processes)
-        database_before, load_before = database_cpu_seconds(), load_cpu_seconds()
-        started = time.perf_counter()
-        await asyncio.gather(*(conversation(n) for n in people))
-        elapsed = time.perf_counter() - started
-        cpu = sum(cpu_seconds(process.pid) for process in processes) - cpu_before
-        queued = sum(queued_seconds(process.pid) for process in processes) - queued_before
-        database_cpu = database_cpu_seconds() - database_before
-        load_cpu = load_cpu_seconds() - load_before
-        peak = max(memory_mib(process.pid)[1] for process in processes)
-    finally:
-        for process in processes:
-            await stop(process)
+def _text(bot: Bot) -> str:
+    return "aiuto" if bot.cisono else "ciao"
+
+
+async def segment(running: Running, each: int, conversations: int) -> None:
+    """`each` updates from each conversation, added to the bot's figures."""
+    chats, processes, text = running.chats, running.processes, _text(running.bot)
+
+    async def conversation(n: int) -> None:
+        for _ in range(each):
+            wanted = chats.count(n) + running.per_step
+            started = time.perf_counter()
+            await chats.send(n, text)
+            await until(chats, n, wanted)
+            running.latencies.append(time.perf_counter() - started)
+
+    cpu_before = sum(cpu_seconds(process.pid) for process in processes)
+    queued_before = sum(queued_seconds(process.pid) for process in processes)
+    database_before, load_before = database_cpu_seconds(), load_cpu_seconds()
+    started = time.perf_counter()
+    await asyncio.gather(*(conversation(n) for n in range(conversations)))
+    running.elapsed += time.perf_counter() - started
+    running.cpu += sum(cpu_seconds(process.pid) for process in processes) - cpu_before
+    running.queued += sum(queued_seconds(process.pid) for process in processes) - queued_before
+    running.database_cpu += database_cpu_seconds() - database_before
+    running.load_cpu += load_cpu_seconds() - load_before
+
+
+def figures(running: Running) -> dict[str, float]:
+    updates = len(running.latencies)
+    busy = running.cpu + running.database_cpu + running.load_cpu
     return {
-        "updates_per_s": len(latencies) / elapsed,
-        "messages_per_step": per_step,
-        "cpu_ms": cpu * 1000 / len(latencies),
-        "queued_ms": queued * 1000 / len(latencies),
-        "database_cpu_ms": database_cpu * 1000 / len(latencies),
-        "load_cpu_ms": load_cpu * 1000 / len(latencies),
-        "cores_busy": (cpu + database_cpu + load_cpu) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "rss_mib": peak,
+        "updates_per_s": updates / running.elapsed,
+        "messages_per_step": running.per_step,
+        "cpu_ms": running.cpu * 1000 / updates,
+        "queued_ms": running.queued * 1000 / updates,
+        "database_cpu_ms": running.database_cpu * 1000 / updates,
+        "load_cpu_ms": running.load_cpu * 1000 / updates,
+        "cores_busy": busy / running.elapsed,
+        "p50_ms": statistics.median(running.latencies) * 1000,
+        "p99_ms": percentile(running.latencies, 0.99) * 1000,
+        "rss_mib": max(memory_mib(process.pid)[1] for process in running.processes),
     }
+
+
+async def halt(running: Running) -> None:
+    for process in running.processes:
+        await stop(process)
+
+
+class Round:
+    """One round's bots. Measured one after the other (each started, measured and
+    stopped in turn), or, with --interleave K, all started first and then measured in
+    turns of 1/K of the updates each, so that a change in the machine's speed falls on
+    every bot alike. The round's fakes and databases live until it ends."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stack = AsyncExitStack()
+        self.rows: list[Any] = []
+        self.started: list[Running] = []
+
+    async def __aenter__(self) -> Round:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None and self.started:
+                await self._take_turns()
+        finally:
+            for running in self.started:
+                await halt(running)
+            await self.stack.aclose()
+
+    async def fake(self, kind: type[F]) -> F:
+        """A fake platform of its own for a bot, stopped when the round ends."""
+        fake = kind()
+        await fake.start()
+        self.stack.push_async_callback(fake.stop)
+        return fake
+
+    async def database(self) -> str:
+        return await self.stack.enter_async_context(fresh_database(self.args.database))
+
+    async def measure(self, bot: Bot, chats: Chats) -> None:
+        """Measure a bot now, or start it for the turns (interleaved)."""
+        running = await launch(bot, chats, self.args)
+        if self.args.interleave > 1:
+            self.started.append(running)
+            return
+        try:
+            await segment(
+                running, self.args.updates // self.args.conversations, self.args.conversations
+            )
+            self._record(running)  # its peak memory read while it runs
+        finally:
+            await halt(running)
+
+    async def _take_turns(self) -> None:
+        turns, conversations = self.args.interleave, self.args.conversations
+        each = max(1, self.args.updates // conversations // turns)
+        for _ in range(turns):
+            for running in self.started:
+                await segment(running, each, conversations)
+        for running in self.started:
+            self._record(running)
+
+    def _record(self, running: Running) -> None:
+        result = figures(running)
+        label = running.bot.label
+        self.rows.append((label, result))
+        print(
+            f"{label:34} {result['updates_per_s']:7.0f} updates/s"
+            f"  ({result['messages_per_step']:.0f} messages each, {result['cpu_ms']:.2f} CPU ms,"
+            f" {result['queued_ms']:.2f} waiting for a core,"
+            f" database {result['database_cpu_ms']:.2f}, load {result['load_cpu_ms']:.2f},"
+            f" {result['cores_busy']:.2f} cores busy)"
+            f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms"
+            f"  peak RSS {result['rss_mib']:4.0f} MiB",
+            flush=True,
+        )
 
 
 def cisono(label: str, url: str, envs: list[dict[str, str]], ports: list[int]) -> Bot:
@@ -235,86 +354,58 @@ def cisono(label: str, url: str, envs: list[dict[str, str]], ports: list[int]) -
     return Bot(label, True, [command] * len(ports), full, ports)
 
 
-async def run_telegram(driver: str, args: argparse.Namespace, rows: list[Any]) -> None:
+async def run_telegram(driver: str, round_: Round) -> None:
+    args = round_.args
     # python-telegram-bot's echo also over the transport Ci sono's driver uses
     for echo in [driver] + (["ptb-aiohttp"] if driver == "ptb" else []):
-        bare = FakeTelegram()
-        await bare.start()
+        bare = await round_.fake(FakeTelegram)
         env = {"TELEGRAM_BOT_TOKEN": bare.token, "TELEGRAM_API_URL": bare.url}
         command = [[PYTHON, "bench/bare_echo_bot.py", echo]]
-        await record(
-            rows, Bot(f"bare {echo} echo", False, command, [env]), telegram_chats(bare, []), args
+        await round_.measure(
+            Bot(f"bare {echo} echo", False, command, [env]), telegram_chats(bare, [])
         )
-        await bare.stop()
     if driver == "aiogram" and args.process_counts:
         # the same driver's echo on its own webhook server, for the webhook rows
-        bare = FakeTelegram()
-        await bare.start()
+        bare = await round_.fake(FakeTelegram)
         port = free_port()
         env = {"TELEGRAM_BOT_TOKEN": bare.token, "TELEGRAM_API_URL": bare.url}
         command = [[PYTHON, "bench/bare_echo_bot.py", "aiogram-webhook", str(port)]]
-        echo = Bot("bare aiogram-webhook echo", False, command, [env], [port])
-        await record(rows, echo, telegram_chats(bare, [port]), args)
-        await bare.stop()
+        echo_bot = Bot("bare aiogram-webhook echo", False, command, [env], [port])
+        await round_.measure(echo_bot, telegram_chats(bare, [port]))
     shapes = [("polling", 1)] + [("webhook", n) for n in args.process_counts]
     for mode, count in shapes:
-        fake = FakeTelegram()
-        await fake.start()
+        fake = await round_.fake(FakeTelegram)
         ports = [free_port() for _ in range(count)]
         envs = [
             telegram_env(fake, port if mode == "webhook" else None) | {"TELEGRAM_DRIVER": driver}
             for port in ports
         ]
         label = f"cisono {driver} step, {mode}" + (f" ×{count}" if mode == "webhook" else "")
-        async with fresh_database(args.database) as url:
-            bot = cisono(label, url, envs, ports)
-            chats = telegram_chats(fake, ports if mode == "webhook" else [])
-            await record(rows, bot, chats, args)
-        await fake.stop()
+        bot = cisono(label, await round_.database(), envs, ports)
+        await round_.measure(bot, telegram_chats(fake, ports if mode == "webhook" else []))
 
 
-async def run_whatsapp(args: argparse.Namespace, rows: list[Any]) -> None:
-    await whatsapp_echo("bare twilio echo", {}, args, rows)
+async def run_whatsapp(round_: Round) -> None:
+    await whatsapp_echo("bare twilio echo", {}, round_)
     reply = ""
-    for count in args.process_counts or [1]:
-        fake = FakeTwilio()
-        await fake.start()
+    for count in round_.args.process_counts or [1]:
+        fake = await round_.fake(FakeTwilio)
         ports = [free_port() for _ in range(count)]
-        async with fresh_database(args.database) as url:
-            bot = cisono(f"cisono whatsapp step ×{count}", url, [twilio_env(fake)] * count, ports)
-            await record(rows, bot, whatsapp_chats(fake, ports), args)
-        reply = fake.bodies_to(WHATSAPP_NUMBER.format(0))[-1]
-        await fake.stop()
+        url = await round_.database()
+        bot = cisono(f"cisono whatsapp step ×{count}", url, [twilio_env(fake)] * count, ports)
+        await round_.measure(bot, whatsapp_chats(fake, ports))
+        reply = fake.bodies_to(WHATSAPP_NUMBER.format(0))[-1]  # its answer to "aiuto"
     # the same echo sending what the step sends: "ciao" back is 4 characters, the step's
     # answer (the help, and the question again) about 600 with emoji and guillemets
-    await whatsapp_echo("bare twilio-reply echo", {"ECHO_TEXT": reply}, args, rows)
+    await whatsapp_echo("bare twilio-reply echo", {"ECHO_TEXT": reply}, round_)
 
 
-async def whatsapp_echo(
-    label: str, extra: dict[str, str], args: argparse.Namespace, rows: list[Any]
-) -> None:
-    fake = FakeTwilio()
-    await fake.start()
+async def whatsapp_echo(label: str, extra: dict[str, str], round_: Round) -> None:
+    fake = await round_.fake(FakeTwilio)
     port = free_port()
     command = [PYTHON, "bench/bare_echo_bot.py", "twilio", str(port)]
     bot = Bot(label, False, [command], [twilio_env(fake) | extra], [port])
-    await record(rows, bot, whatsapp_chats(fake, [port]), args)
-    await fake.stop()
-
-
-async def record(rows: list[Any], bot: Bot, chats: Chats, args: argparse.Namespace) -> None:
-    result = await measure(bot, chats, args)
-    rows.append((bot.label, result))
-    print(
-        f"{bot.label:34} {result['updates_per_s']:7.0f} updates/s"
-        f"  ({result['messages_per_step']:.0f} messages each, {result['cpu_ms']:.2f} CPU ms,"
-        f" {result['queued_ms']:.2f} waiting for a core,"
-        f" database {result['database_cpu_ms']:.2f}, load {result['load_cpu_ms']:.2f},"
-        f" {result['cores_busy']:.2f} cores busy)"
-        f"  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms"
-        f"  peak RSS {result['rss_mib']:4.0f} MiB",
-        flush=True,
-    )
+    await round_.measure(bot, whatsapp_chats(fake, [port]))
 
 
 async def main() -> None:
@@ -328,6 +419,12 @@ async def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure everything N times; medians shown"
     )
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=1,
+        help="K: start a round's bots together, measure them in K turns each",
+    )
     args = parser.parse_args()
     args.process_counts = [int(n) for n in args.processes.split(",") if n]
     if any(n > 1 for n in args.process_counts) and args.database != "postgres":
@@ -336,13 +433,13 @@ async def main() -> None:
     rounds: list[list[Any]] = []
     platforms = args.platforms.split(",")
     for _ in range(args.rounds):  # each echo right before its steps, again each round
-        rows: list[Any] = []
-        if "telegram" in platforms:
-            for driver in args.drivers.split(","):
-                await run_telegram(driver, args, rows)
-        if "whatsapp" in platforms:
-            await run_whatsapp(args, rows)
-        rounds.append(rows)
+        async with Round(args) as round_:
+            if "telegram" in platforms:
+                for driver in args.drivers.split(","):
+                    await run_telegram(driver, round_)
+            if "whatsapp" in platforms:
+                await run_whatsapp(round_)
+        rounds.append(round_.rows)
     labels = [label for label, _ in rounds[0]]
     rows = [
         (label, _medians([r for rnd in rounds for lb, r in rnd if lb == label])) for label in labels
