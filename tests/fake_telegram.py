@@ -16,9 +16,11 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 from tests.tally import Tally
+
+WEBHOOK_KEEPALIVE = 2.0  # seconds a connection to the bot may stay idle and be used again
 
 SPEC_PATH = Path(__file__).parent / "specs" / "telegram-bot-api.json"
 Json = dict[str, Any]
@@ -143,7 +145,10 @@ class FakeTelegram:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        self._session = ClientSession(timeout=ClientTimeout(total=10))
+        # a connection idle for 2 s is dropped here before the bot's server (uvicorn,
+        # 5 s) closes it: one it is closing, taken for the next webhook, fails that one
+        idle = TCPConnector(keepalive_timeout=WEBHOOK_KEEPALIVE)
+        self._session = ClientSession(timeout=ClientTimeout(total=10), connector=idle)
 
     async def stop(self) -> None:
         """End pending long polls, stop serving, close the webhook client."""

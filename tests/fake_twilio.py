@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 from twilio.request_validator import RequestValidator
 
 from tests.tally import Tally
+
+WEBHOOK_KEEPALIVE = 2.0  # seconds a connection to the bot may stay idle and be used again
 
 API_VERSION = "2010-04-01"
 WHATSAPP = "whatsapp:"
@@ -83,7 +85,10 @@ class FakeTwilio:
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
-        self._session = ClientSession(timeout=ClientTimeout(total=10))
+        # a connection idle for 2 s is dropped here before the bot's server (uvicorn,
+        # 5 s) closes it: one it is closing, taken for the next webhook, fails that one
+        idle = TCPConnector(keepalive_timeout=WEBHOOK_KEEPALIVE)
+        self._session = ClientSession(timeout=ClientTimeout(total=10), connector=idle)
 
     async def stop(self) -> None:
         """Cancel pending callbacks and close everything."""
