@@ -216,8 +216,8 @@ class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped
 
 def form_body(data: Mapping[str, object]) -> bytes:
     """The request's form, as `urlencode(data, doseq=True)` makes it, by yarl's quoting
-    in C: urlencode's, in Python, took a thirtieth of the bot's time in a WhatsApp step
-    answering 600 characters with accents and emoji (bench/README.md)."""
+    in C: urlencode's, in Python, was a ninth of the bot's instructions in a WhatsApp
+    step answering 600 characters with accents and emoji (bench/README.md)."""
     try:
         return URL.build(query=data).raw_query_string.encode()  # type: ignore[arg-type]
     except TypeError:  # a kind of value yarl does not take (a bool): as urlencode does
