@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NoReturn
 
 from sqlalchemy.engine import Dialect
@@ -48,6 +49,9 @@ class Plan:
     results: tuple[Processor, ...]
     fixed: Mapping[str, Any]  # the values the statement carries (`.values(status="sent")`)
     reads: bool  # it only reads: a SELECT, locking nothing, with no INSERT or UPDATE inside
+    _take: Callable[[Mapping[str, Any]], list[Any]] = field(init=False, repr=False)
+    _bound: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+    _returned: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
 
     @classmethod
     def compile(cls, statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> Plan:
@@ -67,21 +71,39 @@ class Plan:
         fixed = {n: p.effective_value for n, p in zip(names, params, strict=True) if not p.required}
         return cls(compiled.string, names, binds, results, fixed, _reads(statement))
 
+    def __post_init__(self) -> None:
+        # most values need no conversion (the driver takes and gives them as they are):
+        # only those that do are touched, by position (a step's read gives 43 columns)
+        object.__setattr__(self, "_take", _getter(self.names))
+        object.__setattr__(self, "_bound", _converted(self.binds))
+        object.__setattr__(self, "_returned", _converted(self.results))
+
     def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         given = {**self.fixed, **values} if self.fixed else values
-        # a plain loop: a step's statements have up to thirty parameters, generators
-        # chained over them cost twice as much
-        arguments = []
-        for name, process in zip(self.names, self.binds, strict=True):
-            value = given[name]
-            arguments.append(value if process is None else process(value))
+        arguments = self._take(given)
+        for position, process in self._bound:
+            arguments[position] = process(arguments[position])
         return tuple(arguments)
 
     def row(self, raw: Sequence[Any]) -> Row:
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(self.results, raw, strict=True)
-        )
+        if not self._returned:
+            return tuple(raw)
+        values = list(raw)
+        for position, process in self._returned:
+            values[position] = process(values[position])
+        return tuple(values)
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """The values of `names` from a mapping, in order, as a list."""
+    if len(names) > 1:
+        take = itemgetter(*names)
+        return lambda given: list(take(given))
+    return lambda given: [given[name] for name in names]
+
+
+def _converted(processors: tuple[Processor, ...]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    return tuple((n, process) for n, process in enumerate(processors) if process is not None)
 
 
 def _reads(statement: ClauseElement) -> bool:

@@ -96,8 +96,8 @@ class TurnRepository:
             "turn_inbound_id": turn.inbound_id,
             "turn_received_at": now,
         }
-        for n, row in enumerate(turn.rows):
-            values.update((f"queued_{n}_{name}", value) for name, value in row.items())
+        for n, row in enumerate(turn.rows):  # each row has `columns`, in that order
+            values.update(zip(_queued(n, columns), row.values(), strict=True))
         new = conversation.version is None
         statement = _statement(new, turn.inbound_id is not None, columns, len(turn.rows))
         try:
@@ -107,6 +107,12 @@ class TurnRepository:
         if rows[0][0] != 1:
             raise ConcurrencyConflict(conversation.person_id)
         conversation.version = 1 if new else (conversation.version or 0) + 1
+
+
+@functools.cache
+def _queued(n: int, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameters of the n-th queued row."""
+    return tuple(f"queued_{n}_{name}" for name in columns)
 
 
 @functools.lru_cache(maxsize=64)
@@ -138,7 +144,10 @@ def _statement(new: bool, recorded: bool, columns: tuple[str, ...], rows: int) -
     if rows:
         each = [
             select(
-                *(bindparam(f"queued_{n}_{c}", type_=_outbox.c[c].type) for c in columns)
+                *(
+                    bindparam(name, type_=_outbox.c[c].type)
+                    for name, c in zip(_queued(n, columns), columns, strict=True)
+                )
             ).select_from(saved)
             for n in range(rows)
         ]
