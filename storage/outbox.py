@@ -17,6 +17,7 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    literal_column,
     or_,
     tuple_,
     update,
@@ -26,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.database import alone as may_go_alone
 from storage.direct import Direct
-from storage.tables import OutboxMessage
+from storage.tables import WAITING, OutboxMessage
 
 REPLY, REMINDER, BROADCAST = 0, 10, 20  # priorities: lower goes first
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -103,14 +104,33 @@ def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Dire
         chosen = chosen.where(c.address == bindparam("claim_address"))
     if bulk is not None:  # only reminders and broadcasts, or only the rest
         chosen = chosen.where(kind if bulk else c.priority < REMINDER)
-    chosen = (
+    picked = (
         chosen.order_by(c.priority, c.id)
         .limit(bindparam("claim_limit", type_=Integer))
         .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    # Nor is one taken while one before it of the same chat and kind, due or on its way,
+    # is not taken with it: another worker may be claiming that one right now, in a
+    # statement not yet committed, so that this one skips it (locked) and sees it queued.
+    # Looked up for the few rows picked, in the index of waiting messages by chat.
+    earlier = _table.alias("earlier")
+    before_it = select(earlier.c.id).where(
+        earlier.c.channel == c.channel,
+        earlier.c.address == c.address,
+        earlier.c.id < c.id,
+        (earlier.c.priority >= REMINDER) == kind,
+        # the index's own condition, written as it is: SQLite's planner needs it so
+        earlier.c.status.in_([literal_column(f"'{status}'") for status in WAITING]),
+        or_(
+            (earlier.c.status == "queued") & (earlier.c.next_attempt_at <= now),
+            earlier.c.status == "sending",
+        ),
+        earlier.c.id.not_in(select(picked.c.id)),
     )
     return Direct(
         update(_table)
-        .where(c.id.in_(chosen.scalar_subquery()))
+        .where(c.id.in_(select(picked.c.id)), ~before_it.exists())
         .values(status="sending", claimed_until=bindparam("claim_until"), attempts=c.attempts + 1)
         .returning(*_CLAIMED)
     )

@@ -113,6 +113,10 @@ class ConversationState(SQLModel, table=True):
     updated_at: datetime = _now()
 
 
+WAITING = ("queued", "sending")  # an outbox message not sent yet, nor given up on
+_WAITING_ROWS = f"status IN ({', '.join(repr(status) for status in WAITING)})"
+
+
 def _only_set(column: str) -> sa.Index:
     """An outbox index of the rows where `column` has a value: all that its queries seek."""
     where = sa.text(f"{column} IS NOT NULL")
@@ -123,9 +127,18 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     # A message is written three times (queued, claimed, sent), and each write adds an
     # entry to every index its new row belongs in: an index that serves some rows holds
-    # only those (migration 0011), so a reply's writes touch four indexes, not seven.
+    # only those (migrations 0011, 0012): a reply's writes touch five indexes, then four.
     __table_args__ = (
         sa.Index("ix_outbox_chat", "channel", "address", "id"),  # one chat's latest messages
+        # one chat's messages still to go: the claim keeps a chat's order with it
+        sa.Index(
+            "ix_outbox_waiting_chat",
+            "channel",
+            "address",
+            "id",
+            postgresql_where=sa.text(_WAITING_ROWS),
+            sqlite_where=sa.text(_WAITING_ROWS),
+        ),
         # the claim's: what still waits to go, on PostgreSQL; SQLite's planner cannot tell
         # that the claim's condition falls in a list of statuses, so there it holds all
         sa.Index(
@@ -133,7 +146,7 @@ class OutboxMessage(SQLModel, table=True):
             "status",
             "priority",
             "next_attempt_at",
-            postgresql_where=sa.text("status IN ('queued', 'sending')"),
+            postgresql_where=sa.text(_WAITING_ROWS),
         ),
         _only_set("provider_id"),  # status reports
         _only_set("origin"),  # a broadcast's messages

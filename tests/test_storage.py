@@ -60,13 +60,16 @@ async def test_the_outbox_indexes_hold_only_the_rows_they_serve(database: Databa
     due = rows["ix_outbox_due"]
     assert ("queued" in due and "sending" in due) if due else database.is_sqlite
     assert rows["ix_outbox_chat"] is None and rows["ix_outbox_person_id"] is None
+    waiting = rows["ix_outbox_waiting_chat"] or ""  # a chat's messages still to go
+    assert "queued" in waiting and "sending" in waiting
 
     async with database.engine.begin() as connection:  # and back, and forth again
         await connection.run_sync(_downgrade, "0010")
     try:
         async with database.engine.connect() as connection:
             before = await connection.run_sync(_outbox_index_rows)
-        assert set(before) == set(rows) and set(before.values()) == {None}
+        assert set(before) == set(rows) - {"ix_outbox_waiting_chat"}
+        assert set(before.values()) == {None}
     finally:
         await upgrade(database.engine)
     async with database.engine.connect() as connection:
@@ -188,6 +191,34 @@ async def test_a_chats_next_message_waits_while_the_one_before_it_is_on_its_way(
     async with database.unit_of_work() as uow:
         await uow.outbox.mark_sent([(first.id, "tg-1")], clock.now())
     async with database.unit_of_work() as uow:  # the first went: now the second
+        (second,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
+        assert second.address == "anna" and second.id > first.id
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite's claims take turns anyway
+async def test_a_chats_next_message_waits_while_another_worker_is_taking_the_one_before(
+    database: Database,
+):
+    """One worker's claim of Anna's first reply is not committed yet when another
+    worker claims: that one skips the first (locked) and must not take the second."""
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        for address in ("anna", "anna", "bruno"):
+            uow.outbox.add(_message(address))
+    first_worker = database.unit_of_work()
+    await first_worker.__aenter__()
+    try:
+        (first,) = await first_worker.outbox.claim(clock.now(), channels=["telegram"], limit=1)
+        assert first.address == "anna"
+        async with database.unit_of_work() as uow:
+            claimed = await uow.outbox.claim(clock.now(), channels=["telegram"])
+            assert [m.address for m in claimed] == ["bruno"]
+    finally:
+        await first_worker.__aexit__(None, None, None)
+    async with database.unit_of_work() as uow:  # the first is on its way: still waiting
+        assert await uow.outbox.claim(clock.now(), channels=["telegram"]) == []
+        await uow.outbox.mark_sent([(first.id, "tg-1")], clock.now())
+    async with database.unit_of_work() as uow:
         (second,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
         assert second.address == "anna" and second.id > first.id
 
