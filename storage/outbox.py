@@ -110,15 +110,17 @@ def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Dire
         .with_for_update(skip_locked=True)
         .cte("picked")
     )
-    # Nor is one taken while one before it of the same chat and kind, due or on its way,
-    # is not taken with it: another worker may be claiming that one right now, in a
-    # statement not yet committed, so that this one skips it (locked) and sees it queued.
+    # Nor is one taken while one before it (in the claim's order) of the same chat and
+    # kind, due or on its way, is not taken with it: another worker may be claiming that
+    # one right now, in a statement not yet committed, so that this one skipped it
+    # (locked) and sees it queued. Nothing else can keep such a one out of the rows
+    # picked, so a row held back here never stands in the way of the next claim.
     # Looked up for the few rows picked, in the index of waiting messages by chat.
     earlier = _table.alias("earlier")
     before_it = select(earlier.c.id).where(
         earlier.c.channel == c.channel,
         earlier.c.address == c.address,
-        earlier.c.id < c.id,
+        tuple_(earlier.c.priority, earlier.c.id) < tuple_(c.priority, c.id),
         (earlier.c.priority >= REMINDER) == kind,
         # the index's own condition, written as it is: SQLite's planner needs it so
         earlier.c.status.in_([literal_column(f"'{status}'") for status in WAITING]),

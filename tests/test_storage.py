@@ -18,7 +18,7 @@ from flows.messages import Reply
 from storage.conversations import ConcurrencyConflict
 from storage.database import async_url
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
-from storage.outbox import BROADCAST, REPLY
+from storage.outbox import BROADCAST, REMINDER, REPLY
 from storage.tables import OutboxMessage, Person
 from storage.unit_of_work import Database
 from tests.fakes import FakeClock
@@ -221,6 +221,21 @@ async def test_a_chats_next_message_waits_while_another_worker_is_taking_the_one
     async with database.unit_of_work() as uow:
         (second,) = await uow.outbox.claim(clock.now(), channels=["telegram"])
         assert second.address == "anna" and second.id > first.id
+
+
+async def test_a_reminder_goes_before_a_notice_queued_earlier_for_the_same_chat(
+    database: Database,
+):
+    """Reminders go before notices; the order within a chat is the claim's order."""
+    clock = FakeClock()
+    async with database.unit_of_work() as uow:
+        uow.outbox.add(_message("anna", BROADCAST))
+        uow.outbox.add(_message("anna", REMINDER))
+    for expected in (REMINDER, BROADCAST):
+        async with database.unit_of_work() as uow:
+            (taken,) = await uow.outbox.claim(clock.now(), channels=["telegram"], limit=1)
+            assert taken.priority == expected
+            await uow.outbox.mark_sent([(taken.id, f"tg-{taken.id}")], clock.now())
 
 
 async def test_a_chats_messages_queued_together_are_taken_together_in_order(
