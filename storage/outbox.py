@@ -77,10 +77,13 @@ _MARK_SENT = Direct(
 
 
 @functools.cache
-def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Direct:
+def _claim_statement(
+    channels: int, by_address: bool, bulk: bool | None, side_by_side: bool
+) -> Direct:
     """Built once per shape, with its values bound at each claim (building and keying a
     statement costs more than running it). Parameters named like a column would be
-    taken as values to set, hence `claim_`."""
+    taken as values to set, hence `claim_`. `side_by_side`: claims can run at the same
+    moment (PostgreSQL; SQLite's take turns)."""
     c = _table.c
     now: BindParameter[datetime] = bindparam("claim_now")
     due = or_(
@@ -104,12 +107,17 @@ def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Dire
         chosen = chosen.where(c.address == bindparam("claim_address"))
     if bulk is not None:  # only reminders and broadcasts, or only the rest
         chosen = chosen.where(kind if bulk else c.priority < REMINDER)
-    picked = (
+    chosen = (
         chosen.order_by(c.priority, c.id)
         .limit(bindparam("claim_limit", type_=Integer))
         .with_for_update(skip_locked=True)
-        .cte("picked")
     )
+    claiming = update(_table).values(
+        status="sending", claimed_until=bindparam("claim_until"), attempts=c.attempts + 1
+    )
+    if not side_by_side:
+        return Direct(claiming.where(c.id.in_(chosen.scalar_subquery())).returning(*_CLAIMED))
+    picked = chosen.cte("picked")
     # Nor is one taken while one before it (in the claim's order) of the same chat and
     # kind, due or on its way, is not taken with it: another worker may be claiming that
     # one right now, in a statement not yet committed, so that this one skipped it
@@ -130,12 +138,8 @@ def _claim_statement(channels: int, by_address: bool, bulk: bool | None) -> Dire
         ),
         earlier.c.id.not_in(select(picked.c.id)),
     )
-    return Direct(
-        update(_table)
-        .where(c.id.in_(select(picked.c.id)), ~before_it.exists())
-        .values(status="sending", claimed_until=bindparam("claim_until"), attempts=c.attempts + 1)
-        .returning(*_CLAIMED)
-    )
+    taken = claiming.where(c.id.in_(select(picked.c.id)), ~before_it.exists())
+    return Direct(taken.returning(*_CLAIMED))
 
 
 class OutboxRepository:
@@ -173,7 +177,9 @@ class OutboxRepository:
         SQLite serialises them with BEGIN IMMEDIATE. One statement: this runs for every
         reply sent. `alone`: the unit of work writes nothing else (storage.direct).
         """
-        statement = _claim_statement(len(channels), address is not None, bulk)
+        connection = await self.session.connection()
+        side_by_side = connection.dialect.name == "postgresql"
+        statement = _claim_statement(len(channels), address is not None, bulk, side_by_side)
         parameters = {
             "claim_now": now,
             "claim_until": now + lease,
@@ -181,7 +187,6 @@ class OutboxRepository:
             "claim_limit": limit,
             **{f"claim_channel_{n}": channel for n, channel in enumerate(channels)},
         }
-        connection = await self.session.connection()
         alone = alone and may_go_alone(self.session)
         rows = await statement.rows(connection, parameters, alone=alone)
         # RETURNING keeps no order

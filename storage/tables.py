@@ -130,7 +130,8 @@ class OutboxMessage(SQLModel, table=True):
     # only those (migrations 0011, 0012): a reply's writes touch five indexes, then four.
     __table_args__ = (
         sa.Index("ix_outbox_chat", "channel", "address", "id"),  # one chat's latest messages
-        # one chat's messages still to go: the claim keeps a chat's order with it
+        # one chat's messages still to go: PostgreSQL's claims keep a chat's order with it
+        # (SQLite's take turns and need none; the schema is the same on both)
         sa.Index(
             "ix_outbox_waiting_chat",
             "channel",
