@@ -130,7 +130,7 @@ def _claim_statement(
         earlier.c.address == c.address,
         tuple_(earlier.c.priority, earlier.c.id) < tuple_(c.priority, c.id),
         (earlier.c.priority >= REMINDER) == kind,
-        # the index's own condition, written as it is: SQLite's planner needs it so
+        # the index's own condition, written as it is: the planner need not prove it
         earlier.c.status.in_([literal_column(f"'{status}'") for status in WAITING]),
         or_(
             (earlier.c.status == "queued") & (earlier.c.next_attempt_at <= now),
