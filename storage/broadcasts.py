@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import (
+    WAITING,
     Broadcast,
     ChannelAccount,
     OutboxMessage,
@@ -68,7 +69,7 @@ class BroadcastRepository:
         figures = Figures()
         for channel, status, provider_status, reason in (await self.session.exec(query)).all():
             figures.by_channel[channel] += 1
-            if status in ("queued", "sending"):
+            if status in WAITING:
                 figures.waiting += 1
             elif status == "failed":
                 figures.failed[reason or "unknown"] += 1

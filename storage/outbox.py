@@ -232,7 +232,7 @@ class OutboxRepository:
         )
         newer = same.where(
             col(OutboxMessage.id) > (message.id or 0),
-            col(OutboxMessage.status).in_(["queued", "sending"]),
+            col(OutboxMessage.status).in_(WAITING),
         )
         earlier = same.where(
             col(OutboxMessage.id) < (message.id or 0),
@@ -268,7 +268,7 @@ class OutboxRepository:
         """Messages waiting, by channel and priority."""
         rows = await self.session.exec(
             select(OutboxMessage.channel, OutboxMessage.priority, func.count())
-            .where(col(OutboxMessage.status).in_(["queued", "sending"]))
+            .where(col(OutboxMessage.status).in_(WAITING))
             .group_by(col(OutboxMessage.channel), col(OutboxMessage.priority))
         )
         return {(channel, priority): count for channel, priority, count in rows.all()}
