@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from json import JSONDecodeError
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -156,8 +155,7 @@ class WebApp:
     async def healthz(self, request: Request) -> Response:
         problems = []
         try:
-            async with self.database.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await self.database.ping()
         except Exception as error:
             problems.append(f"database: {type(error).__name__}")
         if not self.channels_running():

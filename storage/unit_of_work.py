@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +17,7 @@ from storage.broadcasts import BroadcastRepository
 from storage.connections import KeptConnections
 from storage.conversations import ConversationRepository
 from storage.database import Session, create_engine, is_sqlite, is_sqlite_file, session_factory
+from storage.direct import driver
 from storage.inbound import InboundRepository
 from storage.members import MemberRepository
 from storage.outbox import OutboxRepository
@@ -153,6 +155,20 @@ class Database:
             kept = self._kept
             return UnitOfWork(self._sessions, connect=kept.take, give_back=kept.give_back)
         return UnitOfWork(self._sessions, self._writer, self._shared if self._holds else None)
+
+    async def ping(self) -> None:
+        """A trivial statement, on a connection taken as a unit of work takes one (raises
+        what the database says). On PostgreSQL the pool's own connections may all be
+        kept out of it between units of work, so not from the pool."""
+        if self._kept is None:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            return
+        connection = await self._kept.take()
+        try:
+            await driver(connection).fetch("SELECT 1", (), False)
+        finally:
+            await self._kept.give_back(connection)
 
     async def _shared(self) -> AsyncConnection:
         """The connection the units of work on a SQLite file take turns on."""

@@ -85,3 +85,18 @@ async def test_a_unit_of_work_beyond_the_pool_waits_for_a_connection_given_back(
     finally:
         await kept.close()
         await database.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_health_check_is_not_starved_by_the_connections_kept(database_url: str):
+    """After a burst every connection of the pool is kept out of it, idle: the health
+    check takes one of those, as a unit of work does (it waited for the pool before, and
+    /healthz said 503 after a database outage under load, the database being fine)."""
+    database = Database(database_url, pool_size=3)
+    try:
+        await asyncio.gather(*(_backend(database) for _ in range(6)))
+        checked_out: object = database.engine.pool.checkedout()  # type: ignore[attr-defined]
+        assert checked_out == 3  # all kept, none left in the pool
+        await asyncio.wait_for(database.ping(), timeout=5)
+    finally:
+        await database.dispose()
