@@ -32,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.visitors import iterate
 
+from storage.group_commit import group_commit
 from storage.sqlite_inline import BEGIN, InlineConnection
 
 Processor = Callable[[Any], Any] | None
@@ -142,6 +143,18 @@ class Direct:
         begin = not (plan.reads or alone)
         raw = await driver(connection).fetch(plan.sql, plan.arguments(values), begin)
         return [plan.row(r) for r in raw]
+
+    async def row_together(self, connection: AsyncConnection, values: Mapping[str, Any]) -> Row:
+        """The one row of a statement that is the unit of work's only write (`alone`),
+        committed together with the same statement of other units of work waiting at
+        the same moment (storage.group_commit); on SQLite, on its own in the unit of
+        work's transaction."""
+        runs = driver(connection)
+        if not isinstance(runs, _Asyncpg):
+            return (await self.rows(connection, values, alone=True))[0]
+        plan = self.plan(connection.dialect)
+        queue = group_commit(connection.sync_engine, plan.sql)
+        return plan.row(await queue.row(runs, plan.arguments(values)))
 
     async def count(self, connection: AsyncConnection, values: Mapping[str, Any]) -> int:
         """How many rows an INSERT, UPDATE or DELETE touched."""
@@ -265,6 +278,13 @@ class _Asyncpg:
         try:
             await self._begun(begin)
             return list(await self.pg.fetch(sql, *arguments))
+        except Exception as error:
+            await self._raise(sql, arguments, error)
+
+    async def fetchmany(self, sql: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        """Each set of arguments' rows, outside a transaction: one of its own, implicit."""
+        try:
+            return list(await self.pg.fetchmany(sql, arguments))
         except Exception as error:
             await self._raise(sql, arguments, error)
 

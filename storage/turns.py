@@ -101,10 +101,13 @@ class TurnRepository:
         new = conversation.version is None
         statement = _statement(new, turn.inbound_id is not None, columns, len(turn.rows))
         try:
-            rows = await statement.rows(connection, values, alone=alone(self.session))
+            if alone(self.session):  # committed as it ends: with other steps' turns
+                saved = await statement.row_together(connection, values)
+            else:
+                saved = (await statement.rows(connection, values))[0]
         except IntegrityError as error:  # the message's id: handled meanwhile
             raise ConcurrencyConflict(conversation.person_id) from error
-        if rows[0][0] != 1:
+        if saved[0] != 1:
             raise ConcurrencyConflict(conversation.person_id)
         conversation.version = 1 if new else (conversation.version or 0) + 1
 

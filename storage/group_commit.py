@@ -1,0 +1,167 @@
+"""Statements that each commit on their own, sent together when several are waiting to
+go at once: one round trip and one commit for all of them (a group commit).
+
+A step's turn is one statement committed as it ends (storage.turns). With dozens of
+conversations in flight, each turn paid a round trip and a commit of its own on
+PostgreSQL, which cost the server more than the statement itself. Here the turns that
+arrive while one batch is being written wait and go as the next batch, with asyncpg's
+`fetchmany` (every statement bound and run in one implicit transaction, one sync).
+
+A batch runs on the connection of one of its own callers, the first in line: each
+caller holds its connection while it waits, so a batch never waits for the pool. When
+a batch fails (a turn's message id recorded meanwhile makes the whole batch fail, as
+would any error), its statements run again one at a time, each caller getting its own
+outcome: the batch was rolled back, so none of them was written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+BATCH = 64  # statements at most in one batch
+
+
+class Runs(Protocol):
+    """The driver's connection of one caller (storage.direct's asyncpg driver)."""
+
+    async def fetch(
+        self, sql: str, arguments: tuple[Any, ...], begin: bool = True
+    ) -> list[Any]: ...
+
+    async def fetchmany(self, sql: str, arguments: list[tuple[Any, ...]]) -> list[Any]: ...
+
+
+class _Lead:
+    """What a waiting caller is told when the batch before it is over: write the next."""
+
+
+LEAD = _Lead()
+
+
+@dataclass(eq=False)
+class _Waiting:
+    arguments: tuple[Any, ...]
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommit:
+    """One statement's callers on one database, written in batches, one batch at a time."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.loop = asyncio.get_running_loop()
+        self.waiting: list[_Waiting] = []
+        self.writing = False  # a batch is being written, or a caller was told to lead
+        self.batches = 0  # written (a statement gone again on its own is one more)
+        self.statements = 0
+
+    async def row(self, driver: Runs, arguments: tuple[Any, ...]) -> Any:
+        """The statement's one row for these arguments, committed (alone, or together
+        with others' statements in one transaction)."""
+        me = _Waiting(arguments)
+        self.waiting.append(me)
+        if not self.writing:
+            return await self._lead(driver, me)
+        try:
+            outcome = await me.done
+        except asyncio.CancelledError:
+            self._leave(me)
+            raise
+        if outcome is LEAD:
+            me.done = asyncio.get_running_loop().create_future()  # for its own outcome
+            return await self._lead(driver, me)
+        return outcome
+
+    def _leave(self, me: _Waiting) -> None:
+        """A caller cancelled while waiting: out of line, and if it was to lead, the
+        next one leads instead."""
+        if me in self.waiting:
+            self.waiting.remove(me)
+        told = me.done.done() and not me.done.cancelled() and me.done.exception() is None
+        if told and me.done.result() is LEAD:
+            self._hand_over()
+
+    async def _lead(self, driver: Runs, me: _Waiting) -> Any:
+        self.writing = True
+        batch, self.waiting = self.waiting[:BATCH], self.waiting[BATCH:]
+        assert batch[0] is me  # the one in line first leads
+        try:
+            await self._write(driver, batch)
+        except BaseException:
+            # cancelled while writing (shutdown): the others go again, in a batch of
+            # their own on a connection of their own
+            self.waiting = [w for w in batch if w is not me and not w.done.done()] + self.waiting
+            raise
+        finally:
+            self._hand_over()
+        return me.done.result()
+
+    def _hand_over(self) -> None:
+        while self.waiting:
+            first = self.waiting[0]
+            if not first.done.done():
+                first.done.set_result(LEAD)
+                return
+            self.waiting.pop(0)  # pragma: no cover - a settled caller is never in line
+        self.writing = False
+
+    async def _write(self, driver: Runs, batch: Sequence[_Waiting]) -> None:
+        if len(batch) > 1:
+            try:
+                rows = await driver.fetchmany(self.sql, [w.arguments for w in batch])
+            except Exception as error:
+                if getattr(error, "connection_invalidated", False):  # the server went away
+                    for waiting in batch:
+                        _settle(waiting.done, error)
+                    return
+                # rolled back: each goes again on its own, for its own outcome
+            else:
+                self.batches, self.statements = self.batches + 1, self.statements + len(batch)
+                if len(rows) != len(batch):
+                    raise RuntimeError(f"{len(batch)} statements gave {len(rows)} rows")
+                for waiting, row in zip(batch, rows, strict=True):
+                    _settle(waiting.done, row)
+                return
+        for waiting in batch:
+            try:
+                rows = await driver.fetch(self.sql, waiting.arguments, False)
+            except Exception as error:
+                _settle(waiting.done, error)
+            else:
+                self.batches, self.statements = self.batches + 1, self.statements + 1
+                _settle(waiting.done, rows[0])
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+_ENGINES: weakref.WeakKeyDictionary[Engine, dict[str, GroupCommit]] = weakref.WeakKeyDictionary()
+
+
+def group_commit(engine: Engine, sql: str) -> GroupCommit:
+    """The queue of `sql` on this database (its engine), made when first used."""
+    queues = _ENGINES.setdefault(engine, {})
+    queue = queues.get(sql)
+    if queue is None or queue.loop is not asyncio.get_running_loop():  # (tests: a loop each)
+        queue = queues[sql] = GroupCommit(sql)
+    return queue
+
+
+def written(engine: Engine) -> tuple[int, int]:
+    """Batches and statements written on this database so far, over all its queues."""
+    queues = _ENGINES.get(engine, {}).values()
+    return sum(q.batches for q in queues), sum(q.statements for q in queues)

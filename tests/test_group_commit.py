@@ -1,0 +1,274 @@
+"""Turns of many conversations at once, on PostgreSQL: written in batches, one round trip
+and one commit for each (storage.group_commit), each step still with its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flows.config import FlowSettings
+from flows.messages import Reply
+from flows.notify import Notifier
+from storage.conversations import ConcurrencyConflict
+from storage.group_commit import GroupCommit, written
+from storage.tables import Person
+from storage.turns import Turn
+from storage.unit_of_work import Database
+
+on_postgresql = pytest.mark.parametrize("backend", ["postgres"])
+PEOPLE = 12  # fewer than the connections a process keeps (20): none waits for one
+
+
+def _chat(n: int) -> str:
+    return f"whatsapp:+3933300{n:05d}"
+
+
+async def _people(database: Database) -> None:
+    async with database.unit_of_work() as uow:
+        for n in range(PEOPLE):
+            person = await uow.people.add(Person(name=f"Persona {n}", locale="it"))
+            assert person.id is not None
+            await uow.people.add_account(person.id, "whatsapp", _chat(n))
+
+
+async def _step(database: Database, n: int, inbound_id: str, go: asyncio.Event) -> None:
+    """A step as the engine takes it: who writes is read, then the turn saved alone,
+    when `go` is set (so that every step reaches its turn at the same moment)."""
+    async with database.unit_of_work() as uow:
+        arrival = await uow.people.arriving("whatsapp", _chat(n), inbound_id)
+        writer = arrival.writer
+        assert arrival.fresh and writer is not None
+        writer.conversation.step = f"step.{inbound_id}"
+        reply = Notifier(FlowSettings()).message(writer.account, writer.person, Reply("help"))
+        await go.wait()
+        await uow.turns.save(Turn(writer.conversation, "whatsapp", inbound_id, [reply]))
+
+
+def _steps(
+    database: Database, go: asyncio.Event, people: range, then: str = ""
+) -> list[asyncio.Task[None]]:
+    """Person n's step on message "SM<n><then>"."""
+    return [asyncio.create_task(_step(database, n, f"SM{n}{then}", go)) for n in people]
+
+
+async def _saved(database: Database) -> dict[int, str]:
+    """Each person's saved step, by person number."""
+    async with database.unit_of_work() as uow:
+        steps = {}
+        for n in range(PEOPLE):
+            writer = await uow.people.writing("whatsapp", _chat(n))
+            assert writer is not None
+            if writer.conversation.step is not None:
+                steps[n] = writer.conversation.step
+        return steps
+
+
+async def _queued(database: Database) -> int:
+    async with database.unit_of_work() as uow:
+        return sum((await uow.outbox.depth()).values())
+
+
+@asynccontextmanager
+async def _elsewhere(database: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection of another process, in a transaction committed at the end."""
+    other = Database(database.url)
+    try:
+        async with other.engine.begin() as connection:
+            yield connection
+    finally:
+        await other.dispose()
+
+
+@asynccontextmanager
+async def _locked(database: Database, n: int) -> AsyncIterator[None]:
+    """Person n's conversation row locked by another process: their turn waits."""
+    async with _elsewhere(database) as other:
+        await other.execute(
+            text(
+                "SELECT 1 FROM conversation_state s JOIN channel_account a"
+                " ON a.person_id = s.person_id WHERE a.external_id = :chat FOR UPDATE"
+            ),
+            {"chat": _chat(n)},
+        )
+        yield
+
+
+async def _first_turns(database: Database) -> None:
+    """Everyone's conversation saved once, so that a row exists to lock."""
+    go = asyncio.Event()
+    go.set()
+    for task in _steps(database, go, range(PEOPLE)):
+        await task
+
+
+@on_postgresql
+async def test_turns_arriving_together_are_written_together(database: Database):
+    await _people(database)
+    go = asyncio.Event()
+    steps = _steps(database, go, range(PEOPLE))
+    await asyncio.sleep(0.2)  # every step has read who writes
+    go.set()
+    await asyncio.gather(*steps)
+    assert await _saved(database) == {n: f"step.SM{n}" for n in range(PEOPLE)}
+    assert await _queued(database) == PEOPLE
+    batches, statements = written(database.engine.sync_engine)
+    assert statements == PEOPLE
+    assert batches <= 3  # the first alone, then the others as they queued behind it
+
+
+@on_postgresql
+async def test_a_message_handled_meanwhile_fails_its_own_turn_only(database: Database):
+    """Its id recorded by another process after the step read it: the batch fails as a
+    whole, and each turn is written again on its own."""
+    await _people(database)
+    go = asyncio.Event()
+    steps = _steps(database, go, range(PEOPLE))
+    await asyncio.sleep(0.2)
+    async with _elsewhere(database) as other:
+        await other.execute(text("INSERT INTO processed_inbound VALUES ('whatsapp', 'SM7', now())"))
+    go.set()
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    failed = [n for n, outcome in enumerate(outcomes) if outcome is not None]
+    assert failed == [7]
+    assert isinstance(outcomes[7], ConcurrencyConflict)
+    assert await _saved(database) == {n: f"step.SM{n}" for n in range(PEOPLE) if n != 7}
+    assert await _queued(database) == PEOPLE - 1
+
+
+@on_postgresql
+async def test_two_turns_of_one_conversation_in_a_batch_keep_one(database: Database):
+    """Two messages of one person read at once: whichever is written first is kept, the
+    other finds the conversation moved (and its step runs again, in the engine)."""
+    await _people(database)
+    go = asyncio.Event()
+    steps = _steps(database, go, range(PEOPLE))
+    twice = asyncio.create_task(_step(database, 3, "SM3-again", go))
+    await asyncio.sleep(0.2)
+    go.set()
+    outcomes = await asyncio.gather(*steps, twice, return_exceptions=True)
+    conflicts = [o for o in outcomes if isinstance(o, ConcurrencyConflict)]
+    assert len(conflicts) == 1 and outcomes.count(None) == PEOPLE
+    assert (await _saved(database))[3] in ("step.SM3", "step.SM3-again")
+    assert await _queued(database) == PEOPLE
+
+
+async def _behind_a_lock(database: Database) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
+    """Person 0's turn on "SM0b" leads and waits on the lock; everyone else's turn on
+    their "b" message is in line behind it."""
+    now = asyncio.Event()
+    now.set()
+    first = _steps(database, now, range(1), then="b")[0]
+    await asyncio.sleep(0.2)
+    rest = _steps(database, now, range(1, PEOPLE), then="b")
+    await asyncio.sleep(0.2)
+    assert not first.done() and not any(task.done() for task in rest)
+    return first, rest
+
+
+@on_postgresql
+async def test_a_step_cancelled_while_its_batch_is_written_leaves_the_others_theirs(
+    database: Database,
+):
+    """The leading step is cancelled (a shutdown): its turn is not kept; the turns in
+    line behind it are written all the same, on a connection of their own."""
+    await _people(database)
+    await _first_turns(database)
+    async with _locked(database, 0):
+        first, rest = await _behind_a_lock(database)
+        first.cancel()
+        await asyncio.gather(*rest)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    saved = await _saved(database)
+    assert saved == {0: "step.SM0", **{n: f"step.SM{n}b" for n in range(1, PEOPLE)}}
+    assert await _queued(database) == 2 * PEOPLE - 1
+
+
+@on_postgresql
+async def test_a_step_cancelled_while_waiting_leaves_the_line(database: Database):
+    await _people(database)
+    await _first_turns(database)
+    async with _locked(database, 0):
+        first, rest = await _behind_a_lock(database)
+        rest[4].cancel()  # person 5's
+    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert isinstance(outcomes[5], asyncio.CancelledError)
+    assert [n for n, o in enumerate(outcomes) if o is not None] == [5]
+    assert (await _saved(database))[5] == "step.SM5"
+    assert await _queued(database) == 2 * PEOPLE - 1
+
+
+# The line itself, with fake connections: who writes which batch, when a leader goes
+
+
+class FakeConnection:
+    """A caller's connection: it answers each statement with its first argument, fails
+    those whose argument is "bad" (and any batch holding one), and holds a batch or a
+    statement until `gate` opens."""
+
+    def __init__(self, name: str, written: list[tuple[str, list[str]]]) -> None:
+        self.name, self.written = name, written
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def fetch(self, sql: str, arguments: tuple[Any, ...], begin: bool = True) -> list[Any]:
+        return await self.fetchmany(sql, [arguments])
+
+    async def fetchmany(self, sql: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        await self.gate.wait()
+        self.written.append((self.name, [a[0] for a in arguments]))
+        if any(a[0] == "bad" for a in arguments):
+            raise ValueError("bad")
+        return [(a[0],) for a in arguments]
+
+
+async def test_a_leader_cancelled_mid_batch_hands_its_batch_to_the_next():
+    line = GroupCommit("UPDATE …")
+    written: list[tuple[str, list[str]]] = []
+    a, b, c, d = (FakeConnection(name, written) for name in "abcd")
+    a.gate.clear()
+    first = asyncio.create_task(line.row(a, ("a",)))  # leads alone, held
+    await asyncio.sleep(0)
+    b.gate.clear()
+    behind = [asyncio.create_task(line.row(conn, (conn.name,))) for conn in (b, c, d)]
+    await asyncio.sleep(0)
+    a.gate.set()
+    assert await first == ("a",)
+    await asyncio.sleep(0.01)  # b leads b, c and d, held on its connection
+    behind[0].cancel()
+    assert await asyncio.gather(*behind[1:]) == [("c",), ("d",)]
+    assert behind[0].cancelled()
+    assert written == [("a", ["a"]), ("c", ["c", "d"])]  # b's batch never went
+    assert not line.writing and line.waiting == []
+
+
+async def test_a_failed_batch_goes_again_one_by_one_each_with_its_outcome():
+    line = GroupCommit("UPDATE …")
+    written: list[tuple[str, list[str]]] = []
+    a = FakeConnection("a", written)
+    a.gate.clear()
+    first = asyncio.create_task(line.row(a, ("first",)))
+    await asyncio.sleep(0)
+    others = [
+        asyncio.create_task(line.row(FakeConnection(name, written), (arg,)))
+        for name, arg in (("b", "ok"), ("c", "bad"), ("d", "fine"))
+    ]
+    await asyncio.sleep(0)
+    a.gate.set()
+    outcomes = await asyncio.gather(first, *others, return_exceptions=True)
+    assert outcomes[:2] == [("first",), ("ok",)] and outcomes[3] == ("fine",)
+    assert isinstance(outcomes[2], ValueError)
+    assert written == [
+        ("a", ["first"]),
+        ("b", ["ok", "bad", "fine"]),  # the batch, rolled back
+        ("b", ["ok"]),
+        ("b", ["bad"]),
+        ("b", ["fine"]),
+    ]
+    assert (line.batches, line.statements) == (3, 3)
