@@ -154,7 +154,22 @@ class Direct:
             return (await self.rows(connection, values, alone=True))[0]
         plan = self.plan(connection.dialect)
         queue = group_commit(connection.sync_engine, plan.sql)
-        return plan.row(await queue.row(runs, plan.arguments(values)))
+        return plan.row((await queue.rows(runs, plan.arguments(values)))[0])
+
+    async def read_together(
+        self, connection: AsyncConnection, values: Mapping[str, Any]
+    ) -> list[Row]:
+        """The rows of a read, sent with the same read of other units of work waiting at
+        the same moment when no transaction is open (storage.group_commit). Its first
+        parameter and its rows' first column are the batch's ticket (given here as 0,
+        left out of the rows returned)."""
+        runs = driver(connection)
+        plan = self.plan(connection.dialect)
+        if not isinstance(runs, _Asyncpg) or runs.open:
+            return [row[1:] for row in await self.rows(connection, values)]
+        assert plan.reads, "only a read goes with others outside a transaction"
+        queue = group_commit(connection.sync_engine, plan.sql, ticketed=True)
+        return [plan.row(row)[1:] for row in await queue.rows(runs, plan.arguments(values))]
 
     async def count(self, connection: AsyncConnection, values: Mapping[str, Any]) -> int:
         """How many rows an INSERT, UPDATE or DELETE touched."""

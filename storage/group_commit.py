@@ -1,11 +1,14 @@
 """Statements that each commit on their own, sent together when several are waiting to
 go at once: one round trip and one commit for all of them (a group commit).
 
-A step's turn is one statement committed as it ends (storage.turns). With dozens of
-conversations in flight, each turn paid a round trip and a commit of its own on
-PostgreSQL, which cost the server more than the statement itself. Here the turns that
-arrive while one batch is being written wait and go as the next batch, with asyncpg's
-`fetchmany` (every statement bound and run in one implicit transaction, one sync).
+A step's turn is one statement committed as it ends (storage.turns), and what it reads
+first (storage.writers) one statement outside a transaction. With dozens of
+conversations in flight each paid a round trip, and each turn a commit, of its own on
+PostgreSQL, which cost the server more than the statements themselves. Here those that
+arrive while a batch of the same statement is being sent wait and go as the next
+batch, with asyncpg's `fetchmany` (every statement bound and run in one implicit
+transaction, one sync). A read's rows come back one run after the other: each carries
+its run's place in the batch (`ticketed`).
 
 A batch runs on the connection of one of its own callers, the first in line: each
 caller holds its connection while it waits, so a batch never waits for the pool. When
@@ -47,25 +50,30 @@ LEAD = _Lead()
 @dataclass(eq=False)
 class _Waiting:
     arguments: tuple[Any, ...]
-    done: asyncio.Future[Any] = field(
+    done: asyncio.Future[list[Any] | _Lead] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
 class GroupCommit:
-    """One statement's callers on one database, written in batches, one batch at a time."""
+    """One statement's callers on one database, written in batches, one batch at a time.
 
-    def __init__(self, sql: str) -> None:
-        self.sql = sql
+    `ticketed`: the statement's first parameter is given back as its rows' first column,
+    so that a batch's rows, which come back one run after the other, can be told apart
+    (a statement giving each caller any number of rows, a read); the batch sets it to
+    each caller's place in the batch."""
+
+    def __init__(self, sql: str, ticketed: bool = False) -> None:
+        self.sql, self.ticketed = sql, ticketed
         self.loop = asyncio.get_running_loop()
         self.waiting: list[_Waiting] = []
         self.writing = False  # a batch is being written, or a caller was told to lead
         self.batches = 0  # written (a statement gone again on its own is one more)
         self.statements = 0
 
-    async def row(self, driver: Runs, arguments: tuple[Any, ...]) -> Any:
-        """The statement's one row for these arguments, committed (alone, or together
-        with others' statements in one transaction)."""
+    async def rows(self, driver: Runs, arguments: tuple[Any, ...]) -> list[Any]:
+        """The statement's rows for these arguments, committed (alone, or together with
+        others' statements in one transaction)."""
         me = _Waiting(arguments)
         self.waiting.append(me)
         if not self.writing:
@@ -75,7 +83,7 @@ class GroupCommit:
         except asyncio.CancelledError:
             self._leave(me)
             raise
-        if outcome is LEAD:
+        if isinstance(outcome, _Lead):
             me.done = asyncio.get_running_loop().create_future()  # for its own outcome
             return await self._lead(driver, me)
         return outcome
@@ -89,7 +97,7 @@ class GroupCommit:
         if told and me.done.result() is LEAD:
             self._hand_over()
 
-    async def _lead(self, driver: Runs, me: _Waiting) -> Any:
+    async def _lead(self, driver: Runs, me: _Waiting) -> list[Any]:
         self.writing = True
         batch, self.waiting = self.waiting[:BATCH], self.waiting[BATCH:]
         assert batch[0] is me  # the one in line first leads
@@ -102,7 +110,9 @@ class GroupCommit:
             raise
         finally:
             self._hand_over()
-        return me.done.result()
+        rows = me.done.result()
+        assert not isinstance(rows, _Lead)
+        return rows
 
     def _hand_over(self) -> None:
         while self.waiting:
@@ -116,7 +126,7 @@ class GroupCommit:
     async def _write(self, driver: Runs, batch: Sequence[_Waiting]) -> None:
         if len(batch) > 1:
             try:
-                rows = await driver.fetchmany(self.sql, [w.arguments for w in batch])
+                rows = await driver.fetchmany(self.sql, self._arguments(batch))
             except Exception as error:
                 if getattr(error, "connection_invalidated", False):  # the server went away
                     for waiting in batch:
@@ -125,10 +135,8 @@ class GroupCommit:
                 # rolled back: each goes again on its own, for its own outcome
             else:
                 self.batches, self.statements = self.batches + 1, self.statements + len(batch)
-                if len(rows) != len(batch):
-                    raise RuntimeError(f"{len(batch)} statements gave {len(rows)} rows")
-                for waiting, row in zip(batch, rows, strict=True):
-                    _settle(waiting.done, row)
+                for waiting, its_rows in zip(batch, self._split(rows, len(batch)), strict=True):
+                    _settle(waiting.done, its_rows)
                 return
         for waiting in batch:
             try:
@@ -137,10 +145,26 @@ class GroupCommit:
                 _settle(waiting.done, error)
             else:
                 self.batches, self.statements = self.batches + 1, self.statements + 1
-                _settle(waiting.done, rows[0])
+                _settle(waiting.done, rows)
+
+    def _arguments(self, batch: Sequence[_Waiting]) -> list[tuple[Any, ...]]:
+        if not self.ticketed:
+            return [w.arguments for w in batch]
+        return [(n, *w.arguments[1:]) for n, w in enumerate(batch)]
+
+    def _split(self, rows: list[Any], count: int) -> list[list[Any]]:
+        """Each run's rows: one each, or by their ticket."""
+        if not self.ticketed:
+            if len(rows) != count:
+                raise RuntimeError(f"{count} statements gave {len(rows)} rows")
+            return [[row] for row in rows]
+        each: list[list[Any]] = [[] for _ in range(count)]
+        for row in rows:
+            each[row[0]].append(row)
+        return each
 
 
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+def _settle(future: asyncio.Future[list[Any] | _Lead], outcome: list[Any] | Exception) -> None:
     if future.done():  # its caller was cancelled
         return
     if isinstance(outcome, BaseException):
@@ -152,12 +176,12 @@ def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
 _ENGINES: weakref.WeakKeyDictionary[Engine, dict[str, GroupCommit]] = weakref.WeakKeyDictionary()
 
 
-def group_commit(engine: Engine, sql: str) -> GroupCommit:
+def group_commit(engine: Engine, sql: str, ticketed: bool = False) -> GroupCommit:
     """The queue of `sql` on this database (its engine), made when first used."""
     queues = _ENGINES.setdefault(engine, {})
     queue = queues.get(sql)
     if queue is None or queue.loop is not asyncio.get_running_loop():  # (tests: a loop each)
-        queue = queues[sql] = GroupCommit(sql)
+        queue = queues[sql] = GroupCommit(sql, ticketed)
     return queue
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, exists, select, true
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Integer, bindparam, exists, select, true
 from sqlalchemy.orm import Mapper, class_mapper
 from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import SQLModel
@@ -70,7 +70,9 @@ def _arriving() -> Direct:
     )
     seen = select(handled.label("seen")).subquery("arrival")
     writing = _WRITING_QUERY.set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL).subquery("writing")
-    return Direct(select(seen.c.seen, *writing.c).select_from(seen.outerjoin(writing, true())))
+    ticket = bindparam("arrival_ticket", type_=Integer).label("ticket")  # read_together's
+    columns = select(ticket, seen.c.seen, *writing.c)
+    return Direct(columns.select_from(seen.outerjoin(writing, true())))
 
 
 _ARRIVING = _arriving()
@@ -85,11 +87,12 @@ async def arriving(
     session: AsyncSession, channel: str, external_id: str, inbound_id: str
 ) -> Arrival:
     params = {
+        "arrival_ticket": 0,
         "account_channel": channel,
         "account_external_id": external_id,
         "inbound_id": inbound_id,
     }
-    rows = await _ARRIVING.rows(await session.connection(), params)
+    rows = await _ARRIVING.read_together(await session.connection(), params)
     if rows[0][0]:
         return Arrival(False, None)
     found = [row[1:] for row in rows if row[1] is not None]  # the person's id

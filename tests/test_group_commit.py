@@ -118,8 +118,8 @@ async def test_turns_arriving_together_are_written_together(database: Database):
     assert await _saved(database) == {n: f"step.SM{n}" for n in range(PEOPLE)}
     assert await _queued(database) == PEOPLE
     batches, statements = written(database.engine.sync_engine)
-    assert statements == PEOPLE
-    assert batches <= 3  # the first alone, then the others as they queued behind it
+    assert statements == 2 * PEOPLE  # who writes read, and the turn, for each step
+    assert batches <= 6  # of each, the first alone, then the others as they queued behind
 
 
 @on_postgresql
@@ -233,16 +233,16 @@ async def test_a_leader_cancelled_mid_batch_hands_its_batch_to_the_next():
     written: list[tuple[str, list[str]]] = []
     a, b, c, d = (FakeConnection(name, written) for name in "abcd")
     a.gate.clear()
-    first = asyncio.create_task(line.row(a, ("a",)))  # leads alone, held
+    first = asyncio.create_task(line.rows(a, ("a",)))  # leads alone, held
     await asyncio.sleep(0)
     b.gate.clear()
-    behind = [asyncio.create_task(line.row(conn, (conn.name,))) for conn in (b, c, d)]
+    behind = [asyncio.create_task(line.rows(conn, (conn.name,))) for conn in (b, c, d)]
     await asyncio.sleep(0)
     a.gate.set()
-    assert await first == ("a",)
+    assert await first == [("a",)]
     await asyncio.sleep(0.01)  # b leads b, c and d, held on its connection
     behind[0].cancel()
-    assert await asyncio.gather(*behind[1:]) == [("c",), ("d",)]
+    assert await asyncio.gather(*behind[1:]) == [[("c",)], [("d",)]]
     assert behind[0].cancelled()
     assert written == [("a", ["a"]), ("c", ["c", "d"])]  # b's batch never went
     assert not line.writing and line.waiting == []
@@ -253,16 +253,16 @@ async def test_a_failed_batch_goes_again_one_by_one_each_with_its_outcome():
     written: list[tuple[str, list[str]]] = []
     a = FakeConnection("a", written)
     a.gate.clear()
-    first = asyncio.create_task(line.row(a, ("first",)))
+    first = asyncio.create_task(line.rows(a, ("first",)))
     await asyncio.sleep(0)
     others = [
-        asyncio.create_task(line.row(FakeConnection(name, written), (arg,)))
+        asyncio.create_task(line.rows(FakeConnection(name, written), (arg,)))
         for name, arg in (("b", "ok"), ("c", "bad"), ("d", "fine"))
     ]
     await asyncio.sleep(0)
     a.gate.set()
     outcomes = await asyncio.gather(first, *others, return_exceptions=True)
-    assert outcomes[:2] == [("first",), ("ok",)] and outcomes[3] == ("fine",)
+    assert outcomes[:2] == [[("first",)], [("ok",)]] and outcomes[3] == [("fine",)]
     assert isinstance(outcomes[2], ValueError)
     assert written == [
         ("a", ["first"]),
@@ -272,3 +272,51 @@ async def test_a_failed_batch_goes_again_one_by_one_each_with_its_outcome():
         ("b", ["fine"]),
     ]
     assert (line.batches, line.statements) == (3, 3)
+
+
+class FakeReads:
+    """A read giving each run as many rows as its third argument says, each row
+    starting with the run's ticket (its first argument), as the batch set it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[Any, ...]]] = []
+
+    async def fetch(self, sql: str, arguments: tuple[Any, ...], begin: bool = True) -> list[Any]:
+        return await self.fetchmany(sql, [arguments])
+
+    async def fetchmany(self, sql: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        self.batches.append(arguments)
+        await asyncio.sleep(0.01)
+        return [(ticket, name, n) for ticket, name, count in arguments for n in range(count)]
+
+
+async def test_a_batch_of_reads_gives_each_caller_its_own_rows():
+    line = GroupCommit("SELECT …", ticketed=True)
+    reads = FakeReads()
+    asked = {"anna": 2, "bruno": 0, "carla": 3, "dario": 1}
+    answers = await asyncio.gather(
+        *(line.rows(reads, (0, name, count)) for name, count in asked.items())
+    )
+    assert reads.batches == [
+        [(0, "anna", 2)],  # the first, alone
+        [(0, "bruno", 0), (1, "carla", 3), (2, "dario", 1)],  # each its place as ticket
+    ]
+    assert [[row[1:] for row in rows] for rows in answers] == [
+        [("anna", 0), ("anna", 1)],
+        [],
+        [("carla", 0), ("carla", 1), ("carla", 2)],
+        [("dario", 0)],
+    ]
+
+
+@on_postgresql
+async def test_a_read_in_a_transaction_goes_alone_and_sees_its_own_writes(
+    database: Database,
+):
+    async with database.unit_of_work() as uow:
+        person = await uow.people.add(Person(name="Lucia", locale="it"))  # begun
+        assert person.id is not None
+        await uow.people.add_account(person.id, "whatsapp", _chat(0))
+        arrival = await uow.people.arriving("whatsapp", _chat(0), "SM1")
+        assert arrival.writer is not None and arrival.writer.person.id == person.id
+    assert written(database.engine.sync_engine) == (0, 0)  # nothing went in a batch
