@@ -120,7 +120,7 @@ class GroupCommit:
             if not first.done.done():
                 first.done.set_result(LEAD)
                 return
-            self.waiting.pop(0)  # pragma: no cover - a settled caller is never in line
+            self.waiting.pop(0)  # cancelled, and not yet resumed to leave the line itself
         self.writing = False
 
     async def _write(self, driver: Runs, batch: Sequence[_Waiting]) -> None:
