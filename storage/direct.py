@@ -161,8 +161,8 @@ class Direct:
     ) -> list[Row]:
         """The rows of a read, sent with the same read of other units of work waiting at
         the same moment when no transaction is open (storage.group_commit). Its first
-        parameter and its rows' first column are the batch's ticket (given here as 0,
-        left out of the rows returned)."""
+        parameter and its rows' first column are the batch's ticket (the caller gives
+        0; the batch sets each run's place), left out of the rows returned."""
         runs = driver(connection)
         plan = self.plan(connection.dialect)
         if not isinstance(runs, _Asyncpg) or runs.open:
