@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
@@ -23,9 +25,39 @@ SMS_FROM = "+15005550006"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port free now on 127.0.0.1 for a server started next, below the kernel's range
+    for outgoing connections' own ports: a port from that range (what binding port 0
+    gives) could be taken by a connection to the database or to a fake in the moment
+    before the server binds it. Never the same port twice in one process."""
+    low = _outgoing_ports()[0]
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12_000), low)
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket() as sock:  # an unusual range: as the kernel picks
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_HANDED_OUT: set[int] = set()
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def settings_for(
