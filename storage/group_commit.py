@@ -185,7 +185,12 @@ def group_commit(engine: Engine, sql: str, ticketed: bool = False) -> GroupCommi
     return queue
 
 
+def queues(engine: Engine) -> list[GroupCommit]:
+    """The queues of this database so far (what they wrote: `batches`, `statements`)."""
+    return list(_ENGINES.get(engine, {}).values())
+
+
 def written(engine: Engine) -> tuple[int, int]:
     """Batches and statements written on this database so far, over all its queues."""
-    queues = _ENGINES.get(engine, {}).values()
-    return sum(q.batches for q in queues), sum(q.statements for q in queues)
+    made = queues(engine)
+    return sum(q.batches for q in made), sum(q.statements for q in made)

@@ -16,7 +16,7 @@ from flows.config import FlowSettings
 from flows.messages import Reply
 from flows.notify import Notifier
 from storage.conversations import ConcurrencyConflict
-from storage.group_commit import GroupCommit, written
+from storage.group_commit import GroupCommit, queues, written
 from storage.tables import Person
 from storage.turns import Turn
 from storage.unit_of_work import Database
@@ -202,6 +202,57 @@ async def test_a_step_cancelled_while_waiting_leaves_the_line(database: Database
     assert [n for n, o in enumerate(outcomes) if o is not None] == [5]
     assert (await _saved(database))[5] == "step.SM5"
     assert await _queued(database) == 2 * PEOPLE - 1
+
+
+def _turns_written(database: Database) -> int:
+    """Batches of turns this database's process has written so far."""
+    turns = [q for q in queues(database.engine.sync_engine) if not q.ticketed]
+    return sum(q.batches for q in turns)
+
+
+@on_postgresql
+async def test_two_processes_batching_the_same_conversations_keep_each_turn_once(
+    database: Database,
+):
+    """Two processes batch turns of persons 1, 6 and 2: one in that order, the other
+    as 2, 6, 1. Person 6's conversation is locked elsewhere, so each batch takes its
+    first row and waits; once 6 is free each needs the row the other holds. PostgreSQL
+    ends that deadlock by failing one batch, whose turns then go one by one: each
+    conversation keeps exactly one of its two turns, and the other step is told it
+    moved (the engine runs it again)."""
+    await _people(database)
+    await _first_turns(database)
+    other = Database(database.url)
+    orders = {"a": (database, [0, 1, 6, 2]), "b": (other, [11, 2, 6, 1])}  # leader first
+    before = _turns_written(database)
+    steps: dict[tuple[str, int], asyncio.Task[None]] = {}
+    try:
+        async with _locked(database, 6):
+            async with _locked(database, 0), _locked(database, 11):
+                for process, (db, people) in orders.items():
+                    for n in people:  # each in line after the one before
+                        go = asyncio.Event()
+                        go.set()
+                        steps[process, n] = asyncio.create_task(_step(db, n, f"SM{n}{process}", go))
+                        await asyncio.sleep(0.1)
+            await asyncio.sleep(0.3)  # each batch holds its first row, waiting for 6
+        outcomes = dict(
+            zip(steps, await asyncio.gather(*steps.values(), return_exceptions=True), strict=True)
+        )
+        one_by_one = [_turns_written(database) - before, _turns_written(other)]
+    finally:
+        await other.dispose()
+    # the deadlock did happen: one process wrote its leader and its batch (2), the
+    # other its leader and then its batch's three turns one by one (4)
+    assert sorted(one_by_one) == [2, 4], one_by_one
+    assert outcomes["a", 0] is None and outcomes["b", 11] is None
+    saved = await _saved(database)
+    for n in (1, 6, 2):
+        mine, theirs = outcomes["a", n], outcomes["b", n]
+        assert (mine is None) != (theirs is None), f"person {n}: kept twice or not at all"
+        assert isinstance(mine or theirs, ConcurrencyConflict)
+        assert saved[n] == f"step.SM{n}{'a' if mine is None else 'b'}"
+    assert await _queued(database) == PEOPLE + 5  # the first turns', and one each of five
 
 
 # The line itself, with fake connections: who writes which batch, when a leader goes
