@@ -4,7 +4,7 @@ and one commit for each (storage.group_commit), each step still with its own out
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,6 +37,9 @@ async def _people(database: Database) -> None:
             await uow.people.add_account(person.id, "whatsapp", _chat(n))
 
 
+READ: list[str] = []  # the messages whose step has read who writes, waiting for `go`
+
+
 async def _step(database: Database, n: int, inbound_id: str, go: asyncio.Event) -> None:
     """A step as the engine takes it: who writes is read, then the turn saved alone,
     when `go` is set (so that every step reaches its turn at the same moment)."""
@@ -46,8 +49,24 @@ async def _step(database: Database, n: int, inbound_id: str, go: asyncio.Event) 
         assert arrival.fresh and writer is not None
         writer.conversation.step = f"step.{inbound_id}"
         reply = Notifier(FlowSettings()).message(writer.account, writer.person, Reply("help"))
+        READ.append(inbound_id)
         await go.wait()
         await uow.turns.save(Turn(writer.conversation, "whatsapp", inbound_id, [reply]))
+
+
+async def _until(condition: Callable[[], object], within: float = 20.0) -> None:
+    """Wait until `condition` holds (however slow the machine)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "waited in vain"
+        await asyncio.sleep(0.01)
+
+
+def _turn_line(database: Database) -> GroupCommit | None:
+    """The queue of this process's latest kind of turn (a first turn and a later one
+    are two statements), once it has one."""
+    turns = [q for q in queues(database.engine.sync_engine) if not q.ticketed]
+    return turns[-1] if turns else None
 
 
 def _steps(
@@ -111,15 +130,17 @@ async def _first_turns(database: Database) -> None:
 async def test_turns_arriving_together_are_written_together(database: Database):
     await _people(database)
     go = asyncio.Event()
+    READ.clear()
     steps = _steps(database, go, range(PEOPLE))
-    await asyncio.sleep(0.2)  # every step has read who writes
+    await _until(lambda: len(READ) == PEOPLE)  # every step has read who writes
     go.set()
     await asyncio.gather(*steps)
     assert await _saved(database) == {n: f"step.SM{n}" for n in range(PEOPLE)}
     assert await _queued(database) == PEOPLE
-    batches, statements = written(database.engine.sync_engine)
-    assert statements == 2 * PEOPLE  # who writes read, and the turn, for each step
-    assert batches <= 6  # of each, the first alone, then the others as they queued behind
+    assert written(database.engine.sync_engine)[1] == 2 * PEOPLE  # a read and a turn each
+    turns = _turn_line(database)
+    assert turns is not None and turns.statements == PEOPLE
+    assert turns.batches == 2  # the first alone, then all the others, queued behind it
 
 
 @on_postgresql
@@ -210,6 +231,12 @@ def _turns_written(database: Database) -> int:
     return sum(q.batches for q in turns)
 
 
+def _in_line(database: Database) -> int:
+    """How many turns wait behind the batch being written (-1: none is)."""
+    line = _turn_line(database)
+    return len(line.waiting) if line is not None and line.writing else -1
+
+
 @on_postgresql
 async def test_two_processes_batching_the_same_conversations_keep_each_turn_once(
     database: Database,
@@ -230,12 +257,20 @@ async def test_two_processes_batching_the_same_conversations_keep_each_turn_once
         async with _locked(database, 6):
             async with _locked(database, 0), _locked(database, 11):
                 for process, (db, people) in orders.items():
-                    for n in people:  # each in line after the one before
+                    for place, n in enumerate(people):  # each in line after the one before
                         go = asyncio.Event()
                         go.set()
                         steps[process, n] = asyncio.create_task(_step(db, n, f"SM{n}{process}", go))
-                        await asyncio.sleep(0.1)
-            await asyncio.sleep(0.3)  # each batch holds its first row, waiting for 6
+                        await _until(lambda db=db, place=place: _in_line(db) == place)
+            # each process's batch holds its first row and waits for 6
+            async with _elsewhere(database) as watcher:
+                waiting = "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted"
+                for _ in range(2000):
+                    if (await watcher.execute(text(waiting))).scalar() == 2:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the two batches never both waited for person 6")
         outcomes = dict(
             zip(steps, await asyncio.gather(*steps.values(), return_exceptions=True), strict=True)
         )
