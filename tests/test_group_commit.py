@@ -149,8 +149,9 @@ async def test_a_message_handled_meanwhile_fails_its_own_turn_only(database: Dat
     whole, and each turn is written again on its own."""
     await _people(database)
     go = asyncio.Event()
+    READ.clear()
     steps = _steps(database, go, range(PEOPLE))
-    await asyncio.sleep(0.2)
+    await _until(lambda: len(READ) == PEOPLE)  # every step has read who writes
     async with _elsewhere(database) as other:
         await other.execute(text("INSERT INTO processed_inbound VALUES ('whatsapp', 'SM7', now())"))
     go.set()
@@ -168,9 +169,10 @@ async def test_two_turns_of_one_conversation_in_a_batch_keep_one(database: Datab
     other finds the conversation moved (and its step runs again, in the engine)."""
     await _people(database)
     go = asyncio.Event()
+    READ.clear()
     steps = _steps(database, go, range(PEOPLE))
     twice = asyncio.create_task(_step(database, 3, "SM3-again", go))
-    await asyncio.sleep(0.2)
+    await _until(lambda: len(READ) == PEOPLE + 1)
     go.set()
     outcomes = await asyncio.gather(*steps, twice, return_exceptions=True)
     conflicts = [o for o in outcomes if isinstance(o, ConcurrencyConflict)]
@@ -179,15 +181,26 @@ async def test_two_turns_of_one_conversation_in_a_batch_keep_one(database: Datab
     assert await _queued(database) == PEOPLE
 
 
+async def _until_waiting(database: Database, backends: int) -> None:
+    """Until so many of the server's backends wait for a lock."""
+    waiting = text("SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted")
+    async with _elsewhere(database) as watcher:
+        for _ in range(2000):
+            if (await watcher.execute(waiting)).scalar() == backends:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"never {backends} backends waiting for a lock")
+
+
 async def _behind_a_lock(database: Database) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
     """Person 0's turn on "SM0b" leads and waits on the lock; everyone else's turn on
     their "b" message is in line behind it."""
     now = asyncio.Event()
     now.set()
     first = _steps(database, now, range(1), then="b")[0]
-    await asyncio.sleep(0.2)
+    await _until(lambda: _in_line(database) == 0)
     rest = _steps(database, now, range(1, PEOPLE), then="b")
-    await asyncio.sleep(0.2)
+    await _until(lambda: _in_line(database) == PEOPLE - 1)
     assert not first.done() and not any(task.done() for task in rest)
     return first, rest
 
@@ -202,8 +215,12 @@ async def test_a_step_cancelled_while_its_batch_is_written_leaves_the_others_the
     await _first_turns(database)
     async with _locked(database, 0):
         first, rest = await _behind_a_lock(database)
+        await _until_waiting(database, 1)  # its statement is on the server, held
         first.cancel()
         await asyncio.gather(*rest)
+        # its statement cancelled on the server too (asyncpg asks on a connection of its
+        # own): a cancel that came after the lock was gone would find it committed
+        await _until_waiting(database, 0)
     with pytest.raises(asyncio.CancelledError):
         await first
     saved = await _saved(database)
@@ -262,15 +279,7 @@ async def test_two_processes_batching_the_same_conversations_keep_each_turn_once
                         go.set()
                         steps[process, n] = asyncio.create_task(_step(db, n, f"SM{n}{process}", go))
                         await _until(lambda db=db, place=place: _in_line(db) == place)
-            # each process's batch holds its first row and waits for 6
-            async with _elsewhere(database) as watcher:
-                waiting = "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted"
-                for _ in range(2000):
-                    if (await watcher.execute(text(waiting))).scalar() == 2:
-                        break
-                    await asyncio.sleep(0.01)
-                else:
-                    raise AssertionError("the two batches never both waited for person 6")
+            await _until_waiting(database, 2)  # each batch holds its first row, waits for 6
         outcomes = dict(
             zip(steps, await asyncio.gather(*steps.values(), return_exceptions=True), strict=True)
         )
