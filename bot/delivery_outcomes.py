@@ -14,6 +14,7 @@ from bot.delivery_reports import flag_account
 from bot.metrics import Metrics
 from bot.sending import SendError
 from flows.config import Clock
+from storage.group_commit import settle
 from storage.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,19 @@ class Outcomes:
             except Exception as error:
                 if isinstance(error, OUTAGE) or len(batch) == 1:
                     for _, future in batch:
-                        _settle(future, error)
+                        settle(future, error)
                     continue
                 # a bug in one chat's record is not the other chats' problem
                 log.exception("recording %d chats together failed: one at a time", len(batch))
                 for answers, future in batch:
                     try:
-                        _settle(future, await self._patiently(answers))
+                        settle(future, await self._patiently(answers))
                     except Exception as alone:
-                        _settle(future, alone)
+                        settle(future, alone)
                 continue
             start = 0
             for answers, future in batch:
-                _settle(future, results[start : start + len(answers)])
+                settle(future, results[start : start + len(answers)])
                 start += len(answers)
 
     async def _patiently(self, answers: list[Answered]) -> list[str]:
@@ -125,12 +126,3 @@ class Outcomes:
         await uow.outbox.retry_at(row, now + wait, error.reason)
         self.metrics.retried.labels(row.channel).inc()
         return "retried"
-
-
-def _settle(future: asyncio.Future[list[str]], outcome: list[str] | BaseException) -> None:
-    if future.done():  # its chat was cancelled
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)

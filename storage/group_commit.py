@@ -23,11 +23,12 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 
 BATCH = 64  # statements at most in one batch
+T = TypeVar("T")
 
 
 class Runs(Protocol):
@@ -130,22 +131,22 @@ class GroupCommit:
             except Exception as error:
                 if getattr(error, "connection_invalidated", False):  # the server went away
                     for waiting in batch:
-                        _settle(waiting.done, error)
+                        settle(waiting.done, error)
                     return
                 # rolled back: each goes again on its own, for its own outcome
             else:
                 self.batches, self.statements = self.batches + 1, self.statements + len(batch)
                 for waiting, its_rows in zip(batch, self._split(rows, len(batch)), strict=True):
-                    _settle(waiting.done, its_rows)
+                    settle(waiting.done, its_rows)
                 return
         for waiting in batch:
             try:
                 rows = await driver.fetch(self.sql, waiting.arguments, False)
             except Exception as error:
-                _settle(waiting.done, error)
+                settle(waiting.done, error)
             else:
                 self.batches, self.statements = self.batches + 1, self.statements + 1
-                _settle(waiting.done, rows)
+                settle(waiting.done, rows)
 
     def _arguments(self, batch: Sequence[_Waiting]) -> list[tuple[Any, ...]]:
         if not self.ticketed:
@@ -164,8 +165,9 @@ class GroupCommit:
         return each
 
 
-def _settle(future: asyncio.Future[list[Any] | _Lead], outcome: list[Any] | Exception) -> None:
-    if future.done():  # its caller was cancelled
+def settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
+    """Give a waiting caller its outcome, unless it was cancelled meanwhile."""
+    if future.done():
         return
     if isinstance(outcome, BaseException):
         future.set_exception(outcome)
